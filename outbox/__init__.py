@@ -1,0 +1,1 @@
+"""Outbox records, the storage port with its adapters, and the routing worker."""

@@ -1,0 +1,164 @@
+"""Frozen records shared by the hooks, the stores, the worker and delivery.
+
+Records carry no behaviour beyond conversion; decisions live in pure functions elsewhere.
+"""
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tidings.constants import PENDING
+
+JsonObject = dict[str, Any]
+
+# Notification ids derived from a dedup key live in their own namespace, so a key can never
+# collide with a random id.
+_DEDUP_NAMESPACE = uuid.UUID("6f0c1f52-8c52-4d0e-9a3e-2f1c6b7d9e41")
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    """Explicit recipients: one or more user ids (the JWT ``sub``)."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Recipients resolved at routing time by the resolver registered for ``kind``."""
+
+    kind: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Everyone:
+    """Every connected user, live only: not stored per user, no ``seq`` (best effort)."""
+
+
+Audience = Users | Group | Everyone
+
+
+def audience_to_dict(audience: Audience) -> JsonObject:
+    """Encode an audience as a JSON object (the stored form in both stores)."""
+    match audience:
+        case Users(ids):
+            return {"kind": "users", "ids": list(ids)}
+        case Group(kind, group_id):
+            return {"kind": "group", "group_kind": kind, "id": group_id}
+        case Everyone():
+            return {"kind": "everyone"}
+
+
+def audience_from_dict(value: JsonObject) -> Audience:
+    """Decode what :func:`audience_to_dict` produced; raises ``ValueError`` on anything else."""
+    match value:
+        case {"kind": "users", "ids": list(ids)}:
+            return Users(tuple(str(i) for i in ids))
+        case {"kind": "group", "group_kind": str(kind), "id": str(group_id)}:
+            return Group(kind, group_id)
+        case {"kind": "everyone"}:
+            return Everyone()
+    raise ValueError(f"not a stored audience: {value!r}")
+
+
+def new_record_id() -> str:
+    """A fresh random id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def notification_id_for(dedup_key: str | None, record_id: str) -> str:
+    """The notification id of an emit: derived from ``dedup_key`` when given.
+
+    Two emits with one dedup key share a notification id, and an inbox holds a notification id
+    at most once per user, so the second emit adds nothing to any inbox.
+    """
+    if dedup_key is None:
+        return record_id
+    return uuid.uuid5(_DEDUP_NAMESPACE, dedup_key).hex
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One emit, as written in the caller's transaction and claimed by the worker.
+
+    ``id`` is unique per emit; ``notification_id`` is what recipients see as the frame's ``id``.
+    """
+
+    id: str
+    notification_id: str
+    event: str
+    data: JsonObject
+    audience: Audience
+    created_at: datetime
+    dedup_key: str | None = None
+    origin_session: str | None = None
+    status: str = PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+
+    def notification(self) -> "Notification":
+        """The notification this record delivers."""
+        return Notification(
+            id=self.notification_id,
+            event=self.event,
+            data=self.data,
+            created_at=self.created_at,
+            origin_session=self.origin_session,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What a recipient receives: the same for every recipient of one emit."""
+
+    id: str
+    event: str
+    data: JsonObject
+    created_at: datetime
+    origin_session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """One notification in one user's stream, at position ``seq`` (1, 2, 3, ...)."""
+
+    user_id: str
+    seq: int
+    notification: Notification
+    routed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A claimed record with its audience resolved to recipients (empty for ``Everyone``)."""
+
+    record: OutboxRecord
+    recipients: tuple[str, ...] = field(default=())
+
+
+class AckOutcome(enum.Enum):
+    """What ``record_ack`` did. Only ``STORED`` changed anything."""
+
+    STORED = "stored"
+    UNCHANGED = "unchanged"
+    STALE = "ack_stale"
+    ABOVE_HEAD = "ack_above_head"
+
+
+@dataclass(frozen=True, slots=True)
+class LagFigures:
+    """Outbox health as the store sees it."""
+
+    pending: int
+    dead: int
+    oldest_pending_at: datetime | None
+
+    def lag_seconds(self, now: datetime) -> float:
+        """Age of the oldest pending record, 0 when none is pending."""
+        if self.oldest_pending_at is None:
+            return 0.0
+        return max(0.0, (now - self.oldest_pending_at).total_seconds())

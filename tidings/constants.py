@@ -1,0 +1,34 @@
+"""Names of collections, tables, Redis keys and channels, in one place."""
+
+from typing import Final
+
+# Store collections (MongoDB) and tables (SQLite) share these names.
+OUTBOX: Final = "tidings_outbox"
+NOTIFICATIONS: Final = "tidings_notifications"
+INBOX: Final = "tidings_inbox"
+COUNTERS: Final = "tidings_counters"
+ACKS: Final = "tidings_acks"
+LEASES: Final = "tidings_leases"
+MIGRATIONS: Final = "tidings_migrations"
+
+# The single routing lease: one worker sequences at a time (see outbox/worker.py).
+ROUTER_LEASE: Final = "router"
+
+# Redis.
+LIVE_CHANNEL: Final = "tidings:live"
+WAKE_CHANNEL: Final = "tidings:wake"
+TICKET_KEY_PREFIX: Final = "tidings:ticket:"
+ARQ_QUEUE: Final = "tidings:queue"
+ROUTE_JOB: Final = "route_pending"
+
+# Outbox record states.
+PENDING: Final = "pending"
+ROUTED: Final = "routed"
+DEAD: Final = "dead"
+
+# Limits from the protocol.
+MAX_DATA_BYTES: Final = 64 * 1024
+EVENT_NAME_PATTERN: Final = r"[a-z][a-z0-9_.]{0,63}"
+DEVICE_PATTERN: Final = r"[A-Za-z0-9_-]{1,64}"
+DEFAULT_DEVICE: Final = "default"
+MAX_SEQ: Final = 2**63 - 1

@@ -1,0 +1,115 @@
+"""Typed settings, read once from ``TIDINGS_*`` variables and passed in.
+
+Nothing here is global: callers build a :class:`Settings` and hand it on.
+"""
+
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tidings.errors import ConfigurationError
+
+ENV_PREFIX = "TIDINGS_"
+_HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
+_KEY_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"}
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of tidings. ``TIDINGS_<NAME>`` sets ``<name>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Store: MongoDB when a URL is set, else the embedded SQLite store in ``data_dir``.
+    mongodb_url: SecretStr | None = None
+    mongodb_database: str = Field(default="tidings", min_length=1)
+    data_dir: Path = Path(".tidings")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Auth. HS* use ``jwt_secret``; RS*/ES* use ``jwt_public_key`` (PEM text).
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256"]
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: float = Field(default=10.0, ge=0, le=300)
+    ticket_ttl_seconds: int = Field(default=30, ge=1, le=300)
+    demo: bool = False
+
+    # Retention of inbox entries (G7 tells clients when they fall behind it).
+    retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Worker.
+    lease_seconds: float = Field(default=10.0, gt=0, le=600)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+
+    # Delivery limits.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_connections_per_user: int = Field(default=10, ge=1)
+    send_queue_size: int = Field(default=1000, ge=1)
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    ping_interval_seconds: float = Field(default=20.0, gt=0)
+    replay_page_size: int = Field(default=500, ge=1, le=5000)
+
+    @classmethod
+    def _csv_fields(cls) -> tuple[str, ...]:
+        return ("jwt_algorithms", "allowed_origins")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decode_lists(cls, values: object) -> object:
+        if isinstance(values, dict):
+            for name in cls._csv_fields():
+                if name in values:
+                    values[name] = _split_csv(values[name])
+        return values
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Self:
+        algorithms = set(self.jwt_algorithms)
+        unknown = algorithms - _HMAC_ALGORITHMS - _KEY_ALGORITHMS
+        if not algorithms or unknown:
+            raise ValueError(f"jwt_algorithms: unsupported {sorted(unknown) or 'empty list'}")
+        if algorithms & _HMAC_ALGORITHMS and algorithms & _KEY_ALGORITHMS:
+            raise ValueError("jwt_algorithms: mixing HMAC and public-key algorithms is refused")
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if secret is not None and len(secret.encode()) < 32:
+            raise ValueError("jwt_secret: must be at least 32 bytes")
+        return self
+
+    @property
+    def uses_mongodb(self) -> bool:
+        """True when a MongoDB URL is configured."""
+        return self.mongodb_url is not None
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The embedded store's database file."""
+        return self.data_dir / "tidings.sqlite3"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; raise ``ConfigurationError`` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = ".".join(str(part) for part in item["loc"]) or "settings"
+            variable = f"{ENV_PREFIX}{name.upper()}" if item["loc"] else "settings"
+            problems.append(f"{variable}: {item['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
