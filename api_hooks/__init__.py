@@ -1,0 +1,25 @@
+"""What the host application calls to emit notifications inside its own transactions.
+
+>>> emitter = Emitter(database="second_brain")
+>>> async def transfer(session):
+...     ...  # the domain change, with session=session
+...     await emitter.emit(session, "sbd_tokens_received", {...}, to=Users(("bob",)))
+>>> await run_in_transaction(mongo_client, transfer, redis=redis)
+"""
+
+from api_hooks.emit import Emitter
+from api_hooks.transaction import run_in_transaction
+from api_hooks.validation import build_record
+from outbox.records import Everyone, Group, Users
+from tidings.errors import EmitRefused, NotInTransaction
+
+__all__ = [
+    "EmitRefused",
+    "Emitter",
+    "Everyone",
+    "Group",
+    "NotInTransaction",
+    "Users",
+    "build_record",
+    "run_in_transaction",
+]

@@ -1,0 +1,71 @@
+"""Emitting notifications inside the host application's own transaction.
+
+The hook joins the caller's unit of work and never commits: the record exists if and only if
+the caller's transaction commits (G1). It accepts a PyMongo ``AsyncClientSession`` or a Motor
+``AsyncIOMotorClientSession`` (both inside ``start_transaction``), or a ``sqlite3.Connection``
+inside a transaction for the embedded store. On MongoDB it calls only ``insert_one`` /
+``insert_many`` with ``session=``.
+"""
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from api_hooks.validation import build_record
+from outbox.records import Audience, OutboxRecord
+from tidings.errors import EmitRefused
+
+
+class Emitter:
+    """Emits into the outbox of one database; build one per application and reuse it.
+
+    ``database`` names the MongoDB database that holds the outbox (it may be the host
+    application's own: MongoDB transactions span databases). It is ignored for SQLite.
+    """
+
+    def __init__(self, database: str = "tidings") -> None:
+        self.database = database
+
+    async def emit(
+        self,
+        session: Any,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        to: Audience,
+        dedup_key: str | None = None,
+        origin_session: str | None = None,
+        now: datetime | None = None,
+    ) -> OutboxRecord:
+        """Write one notification record in the caller's open transaction.
+
+        Returns the record written. Raises ``EmitRefused`` (``NotInTransaction`` for a session
+        or connection outside a transaction) and then has written nothing.
+        """
+        record = build_record(
+            event=event,
+            data=data,
+            to=to,
+            now=now or datetime.now(UTC),
+            dedup_key=dedup_key,
+            origin_session=origin_session,
+        )
+        await self.write(session, [record])
+        return record
+
+    async def write(self, session: Any, records: list[OutboxRecord]) -> None:
+        """Write already-built records in the caller's open transaction."""
+        if isinstance(session, sqlite3.Connection):
+            from outbox.sqlite_store import insert_outbox_records as insert_sqlite
+
+            insert_sqlite(session, records)
+        elif hasattr(session, "in_transaction") and hasattr(session, "client"):
+            from outbox.mongo_store import insert_outbox_records as insert_mongo
+
+            await insert_mongo(session, self.database, records)
+        else:
+            raise EmitRefused(
+                "unsupported_session",
+                "emit needs a PyMongo or Motor session, or a sqlite3 connection",
+            )
