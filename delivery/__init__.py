@@ -1,0 +1,1 @@
+"""The WebSocket and REST service."""

@@ -1,0 +1,149 @@
+"""Keep tokens and tickets out of every log line the service writes.
+
+uvicorn logs each request line, query string included, and browsers can only send a JWT
+to ``/ws`` in the query string; :class:`RedactingFilter` masks such credentials before any
+handler formats the record. Use :func:`uvicorn_log_config` when starting uvicorn, and
+:func:`install_log_redaction` once logging is configured.
+"""
+
+import copy
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from uvicorn.config import LOGGING_CONFIG
+
+REDACTED: Final = "[redacted]"
+SECRET_PARAMETERS: Final = ("access_token", "token", "ticket")
+LOGGER_NAMES: Final = (
+    "uvicorn",
+    "uvicorn.access",
+    "uvicorn.error",
+    "websockets",
+    "websockets.server",
+    "websockets.client",
+)
+_FILTER_NAME: Final = "redact_tokens"
+
+
+def _percent_encodable(name: str) -> str:
+    """A pattern matching ``name`` with any of its characters written as ``%XX``.
+
+    Starlette percent-decodes parameter names, so ``?tok%65n=...`` is a token too.
+    """
+    return "".join(f"(?:{re.escape(char)}|%{ord(char):02x})" for char in name)
+
+
+_NAMES: Final = "|".join(_percent_encodable(name) for name in SECRET_PARAMETERS)
+# A parameter starts the text or follows a separator, possibly itself percent-encoded when a
+# URL sits inside another URL's query; the value runs to the next separator.
+_QUERY_PARAMETER: Final = re.compile(
+    rf"(^|[?&;\s\"'(\[{{,]|%3f|%26|%3b)((?:{_NAMES})(?:=|%3d))(?:(?!%26)[^&\s\"'#<>])*",
+    re.IGNORECASE,
+)
+# The same names as keys of a JSON object or a Python dict repr, e.g. a logged client frame.
+_MAPPING_ENTRY: Final = re.compile(
+    rf"([\"'](?:{'|'.join(SECRET_PARAMETERS)})[\"']\s*:\s*[\"'])[^\"']*", re.IGNORECASE
+)
+_BEARER: Final = re.compile(r"\b(bearer)(\s+|%20|\+)[^\s\"',;&]+", re.IGNORECASE)
+# A bare JWT anywhere (its header always starts with '{"', base64url "eyJ").
+_JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with token and ticket values, Bearer credentials and JWTs masked.
+
+    Idempotent; everything else, including other query parameters, is left intact.
+    """
+    text = _QUERY_PARAMETER.sub(rf"\1\2{REDACTED}", text)
+    text = _MAPPING_ENTRY.sub(rf"\1{REDACTED}", text)
+    text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    return _JWT.sub(REDACTED, text)
+
+
+def _redact_value(value: Any) -> Any:
+    """Strings redacted; other objects replaced by their redacted ``str`` only if it differs.
+
+    Numbers keep their type so ``%d`` placeholders (uvicorn's status code) still format.
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    try:
+        text = str(value)
+    except Exception:
+        # A filter must never make logging raise at the call site; logging reports it later.
+        return value
+    redacted = redact(text)
+    return value if redacted == text else redacted
+
+
+def _redact_args(args: Any) -> Any:
+    if isinstance(args, tuple):
+        return tuple(_redact_value(arg) for arg in args)
+    if isinstance(args, Mapping):
+        return {key: _redact_value(arg) for key, arg in args.items()}
+    return args
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a record's message, arguments, traceback and stack; never drops a record.
+
+    The arguments keep their positions and number, which uvicorn's access formatter needs.
+    A traceback is rendered here with the standard formatting and cached in ``exc_text``,
+    which :class:`logging.Formatter` then uses instead of rendering its own.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _redact_value(record.msg)
+        record.args = _redact_args(record.args)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def _attach(target: logging.Filterer, redacting_filter: RedactingFilter) -> None:
+    if not any(isinstance(existing, RedactingFilter) for existing in target.filters):
+        target.addFilter(redacting_filter)
+
+
+def _targets() -> Iterable[logging.Filterer]:
+    """The named loggers, their handlers and the root handlers.
+
+    Logger filters see only records logged on that very logger, not those propagated from
+    children, so handlers are filtered too.
+    """
+    for name in LOGGER_NAMES:
+        logger = logging.getLogger(name)
+        yield logger
+        yield from logger.handlers
+    yield from logging.getLogger().handlers
+
+
+def install_log_redaction() -> None:
+    """Attach a :class:`RedactingFilter` to the server loggers and handlers, once each.
+
+    Call it after logging is configured: handlers created later (a new ``dictConfig``) are
+    not covered, which is what :func:`uvicorn_log_config` is for.
+    """
+    redacting_filter = RedactingFilter()
+    for target in _targets():
+        _attach(target, redacting_filter)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's default ``log_config`` with a :class:`RedactingFilter` on every handler.
+
+    Pass it as ``uvicorn.run(..., log_config=uvicorn_log_config())``.
+    """
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})[_FILTER_NAME] = {"()": RedactingFilter}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append(_FILTER_NAME)
+    return config
