@@ -1,0 +1,1 @@
+"""Forward-only, versioned schemas for both stores, each recorded in the database."""

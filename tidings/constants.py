@@ -18,6 +18,7 @@ ROUTER_LEASE: Final = "router"
 LIVE_CHANNEL: Final = "tidings:live"
 WAKE_CHANNEL: Final = "tidings:wake"
 TICKET_KEY_PREFIX: Final = "tidings:ticket:"
+ROUTED_COUNTER_KEY: Final = "tidings:metrics:routed"
 ARQ_QUEUE: Final = "tidings:queue"
 ROUTE_JOB: Final = "route_pending"
 

@@ -1,0 +1,73 @@
+"""The ``tidings`` command: migrate, worker, serve, status and dead-record tooling.
+
+Every command reads settings from ``TIDINGS_*`` variables once; invalid settings print a
+message naming the variable and exit with status 2.
+"""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from tidings.errors import ConfigurationError, StoreError
+from tidings.settings import Settings, load_settings
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        handler: Handler = args.handler
+        return handler(settings, args)
+    except ConfigurationError as error:
+        print(f"tidings: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"tidings: store error: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidings", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="apply the store's schema migrations")
+    migrate.set_defaults(handler=_migrate)
+
+    worker = commands.add_parser("worker", help="route outbox records to inboxes")
+    worker.add_argument("--burst", action="store_true", help="stop when nothing is pending")
+    worker.set_defaults(handler=_worker)
+
+    from tidings.operations import add_operation_commands
+
+    add_operation_commands(commands)
+    return parser
+
+
+def run_async(coroutine: Coroutine[Any, Any, int]) -> int:
+    """Run one command's coroutine to completion."""
+    return asyncio.run(coroutine)
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from migrations.apply import apply_configured
+
+    applied = run_async(apply_configured(settings))
+    print(f"applied {applied} migration(s)" if applied else "schema is up to date")
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from outbox.worker import run_worker
+
+    run_worker(settings, burst=args.burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

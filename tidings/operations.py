@@ -1,0 +1,118 @@
+"""Operator commands: ``status`` and ``dead list|retry``."""
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from outbox.records import LagFigures
+from outbox.store import OutboxStore
+from outbox.stores import open_store
+from tidings.settings import Settings
+
+LAG_EXCEEDED = 3
+
+
+def add_operation_commands(commands: Any) -> None:
+    """Register ``status`` and ``dead`` on the CLI's subparsers."""
+    status = commands.add_parser("status", help="print outbox lag, pending and dead records")
+    status.add_argument("--json", action="store_true", help="one JSON object per report")
+    status.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS")
+    status.add_argument(
+        "--max-lag",
+        type=float,
+        metavar="SECONDS",
+        help=f"exit with status {LAG_EXCEEDED} when the lag is above SECONDS",
+    )
+    status.set_defaults(handler=_status)
+
+    dead = commands.add_parser("dead", help="list or re-queue dead records")
+    actions = dead.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="dead records, oldest first")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_dead_list)
+    retry = actions.add_parser("retry", help="make dead records pending again")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true")
+    retry.set_defaults(handler=_dead_retry)
+
+
+def status_report(figures: LagFigures, now: datetime) -> dict[str, Any]:
+    """The figures ``tidings status`` prints."""
+    return {
+        "pending": figures.pending,
+        "lag_seconds": round(figures.lag_seconds(now), 3),
+        "dead": figures.dead,
+        "oldest_pending_at": figures.oldest_pending_at.isoformat()
+        if figures.oldest_pending_at
+        else None,
+    }
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_status_loop(settings, args))
+
+
+async def _status_loop(settings: Settings, args: argparse.Namespace) -> int:
+    store = await open_store(settings)
+    try:
+        while True:
+            report = status_report(await store.lag(), datetime.now(UTC))
+            _print_status(report, as_json=args.json)
+            exceeded = args.max_lag is not None and report["lag_seconds"] > args.max_lag
+            if args.watch is None:
+                return LAG_EXCEEDED if exceeded else 0
+            await asyncio.sleep(args.watch)
+    finally:
+        await store.close()
+
+
+def _print_status(report: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report), flush=True)
+        return
+    print(
+        f"pending {report['pending']}  lag {report['lag_seconds']:.3f}s  dead {report['dead']}",
+        flush=True,
+    )
+
+
+def _dead_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(store: OutboxStore) -> int:
+        for record in await store.list_dead(args.limit):
+            row = {
+                "id": record.id,
+                "event": record.event,
+                "attempts": record.attempts,
+                "created_at": record.created_at.isoformat(),
+                "last_error": record.last_error,
+            }
+            if args.json:
+                print(json.dumps(row))
+            else:
+                print("\t".join(str(value) for value in row.values()))
+        return 0
+
+    return asyncio.run(_with_store(settings, run))
+
+
+def _dead_retry(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(store: OutboxStore) -> int:
+        ids = None if args.all else list(args.ids)
+        count = await store.requeue_dead(ids, datetime.now(UTC))
+        print(f"re-queued {count} record(s)")
+        return 0 if args.all or count == len(args.ids) else 1
+
+    return asyncio.run(_with_store(settings, run))
+
+
+async def _with_store(settings: Settings, run: Any) -> int:
+    store = await open_store(settings)
+    try:
+        result: int = await run(store)
+        return result
+    finally:
+        await store.close()
