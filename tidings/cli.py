@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="stop when nothing is pending")
     worker.set_defaults(handler=_worker)
 
+    serve = commands.add_parser("serve", help="run the WebSocket and REST service")
+    serve.set_defaults(handler=_serve)
+
     from tidings.operations import add_operation_commands
 
     add_operation_commands(commands)
@@ -66,6 +69,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from outbox.worker import run_worker
 
     run_worker(settings, burst=args.burst)
+    return 0
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from delivery.serve import serve
+
+    serve(settings)
     return 0
 
 

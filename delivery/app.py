@@ -1,0 +1,91 @@
+"""The delivery service as a FastAPI app, standalone or inside the host application.
+
+Standalone: ``create_app(settings)`` (what ``tidings serve`` runs). Inside a host app:
+
+    @asynccontextmanager
+    async def lifespan(app):
+        async with tidings_running(settings, revocation_check=check) as services:
+            app.state.tidings = services
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(tidings_router())
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI
+
+from delivery import probes, rest, websocket
+from delivery.auth import RevocationCheck, TokenVerifier
+from delivery.hub import LiveHub
+from delivery.metrics import DeliveryMetrics
+from delivery.responses import install_error_handlers
+from delivery.services import Services
+from delivery.tickets import TicketStore
+from outbox.stores import open_store
+from tidings.settings import Settings
+
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def tidings_router() -> APIRouter:
+    """Every route of the service: ``/ws``, the REST API and the probes."""
+    router = APIRouter()
+    router.include_router(websocket.router)
+    router.include_router(rest.router)
+    router.include_router(probes.router)
+    return router
+
+
+@contextlib.asynccontextmanager
+async def tidings_running(
+    settings: Settings, *, revocation_check: RevocationCheck | None = None
+) -> AsyncIterator[Services]:
+    """Open the store, Redis and the live hub; on exit close every connection with 1001."""
+    verifier = TokenVerifier(settings, revocation_check)  # refuses bad auth settings first
+    store = await open_store(settings)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    hub = LiveHub(redis)
+    services = Services(
+        settings=settings,
+        store=store,
+        redis=redis,
+        hub=hub,
+        verifier=verifier,
+        tickets=TicketStore(redis, settings.ticket_ttl_seconds),
+        metrics=DeliveryMetrics(),
+    )
+    await hub.start()
+    try:
+        yield services
+    finally:
+        await _close_connections(hub)
+        await hub.stop()
+        await redis.aclose()
+        await store.close()
+
+
+async def _close_connections(hub: LiveHub) -> None:
+    hub.shut_down_all()
+    deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
+    while hub.connection_count and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)  # connections unregister as their close completes
+
+
+def create_app(settings: Settings, *, revocation_check: RevocationCheck | None = None) -> FastAPI:
+    """The standalone service."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with tidings_running(settings, revocation_check=revocation_check) as services:
+            app.state.tidings = services
+            yield
+
+    app = FastAPI(title="tidings", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    app.include_router(tidings_router())
+    return app

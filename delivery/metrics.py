@@ -1,0 +1,74 @@
+"""Prometheus metrics of a delivery node, in a registry of its own (no global state).
+
+Outbox figures are read from the store at scrape time, so they are right whatever process
+routes; ``notifications_routed_total`` is the count the workers add to Redis after each
+routed batch (one INCRBY per batch), so it sums every worker.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from outbox.records import LagFigures
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _RoutedCounter(Collector):
+    """A counter whose value lives in Redis; set just before each scrape."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "notifications_routed",
+            "Inbox entries created by all workers (a counter kept in Redis)",
+            value=self.value,
+        )
+
+
+class DeliveryMetrics:
+    """The metrics of the contract, plus a few that explain them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.pending = Gauge(
+            "outbox_pending_records", "Outbox records not yet routed", registry=registry
+        )
+        self.lag = Gauge(
+            "outbox_lag_seconds",
+            "Age of the oldest unrouted record (0 when none)",
+            registry=registry,
+        )
+        self.dead = Gauge("outbox_dead_records", "Outbox records that gave up", registry=registry)
+        self.routed = _RoutedCounter()
+        registry.register(self.routed)
+        self.connections = Gauge("ws_connections", "Open WebSocket connections", registry=registry)
+        self.frames_sent = Counter(
+            "ws_frames_sent", "Frames written to WebSocket clients", ["type"], registry=registry
+        )
+        self.closes = Counter(
+            "ws_closes", "WebSocket connections closed, by close code", ["code"], registry=registry
+        )
+        self.delivery_latency = Histogram(
+            "delivery_latency_seconds",
+            "Commit (emit) to notification frame written",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def observe_outbox(self, figures: LagFigures, now: datetime, routed_total: int) -> None:
+        """Set the outbox gauges from the store's figures, just before a scrape."""
+        self.pending.set(figures.pending)
+        self.dead.set(figures.dead)
+        self.lag.set(figures.lag_seconds(now))
+        self.routed.value = routed_total
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

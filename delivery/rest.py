@@ -1,0 +1,142 @@
+"""REST: catch-up, acks, cursor and WebSocket tickets. Every query is scoped to the caller.
+
+The user id comes only from the verified token; no endpoint takes a user id from the client.
+"""
+
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+
+from delivery.auth import AuthFailed, Principal, TokenRevoked
+from delivery.frames import BadQuery, notification_fields, parse_device, parse_limit, parse_since
+from delivery.responses import ApiError, JsonResponse
+from delivery.services import Services
+from outbox.records import AckOutcome
+from tidings.constants import MAX_SEQ
+
+MAX_BODY_BYTES = 4096
+
+router = APIRouter()
+
+
+def services(request: Request) -> Services:
+    """The node's services (set up by the app's lifespan)."""
+    found: Services = request.app.state.tidings
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header; 401 ``token_missing`` otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "token_missing", "an Authorization: Bearer token is required")
+    return token.strip()
+
+
+async def authenticate(token: str, node: Services) -> Principal:
+    """Verify a token: 401 with the verifier's code, 403 ``token_revoked``."""
+    try:
+        return await node.verifier.verify(token, time.time())
+    except AuthFailed as error:
+        raise ApiError(401, error.code, str(error)) from None
+    except TokenRevoked:
+        raise ApiError(403, "token_revoked", "the token has been revoked") from None
+
+
+async def principal(request: Request, node: ServicesDep) -> Principal:
+    """The caller, from the Bearer token."""
+    return await authenticate(bearer_token(request), node)
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def _query(parse: Any, raw: str | None) -> Any:
+    try:
+        return parse(raw)
+    except BadQuery as error:
+        raise ApiError(400, error.code, str(error)) from None
+
+
+@router.get("/notifications")
+async def list_notifications(
+    request: Request, user: PrincipalDep, node: ServicesDep
+) -> JsonResponse:
+    """Items with ``seq > since`` in order; ``recovered`` false when some were trimmed."""
+    since = _query(parse_since, request.query_params.get("since")) or 0
+    limit = _query(parse_limit, request.query_params.get("limit"))
+    head = await node.store.head(user.user_id)
+    entries = await node.store.read_inbox_after(user.user_id, since, limit + 1)
+    page, has_more = entries[:limit], len(entries) > limit
+    recovered = since <= head and (since == head or (bool(page) and page[0].seq == since + 1))
+    return JsonResponse(
+        {
+            "items": [notification_fields(entry) for entry in page],
+            "head": head,
+            "next_since": page[-1].seq if page else min(since, head),
+            "has_more": has_more,
+            "recovered": recovered,
+        }
+    )
+
+
+@router.post("/notifications/ack")
+async def ack(request: Request, user: PrincipalDep, node: ServicesDep) -> JsonResponse:
+    """Store a cumulative ack; 409 ``ack_stale`` / ``ack_above_head`` store nothing."""
+    body = await _json_body(request)
+    seq = body.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+        raise ApiError(400, "invalid_ack", "seq must be an integer from 0 to 2**63-1")
+    device_raw = body.get("device")
+    if device_raw is not None and not isinstance(device_raw, str):
+        raise ApiError(400, "invalid_device", "device must be a string")
+    device = _query(parse_device, device_raw)
+    outcome = await node.store.record_ack(user.user_id, device, seq)
+    if outcome in (AckOutcome.STALE, AckOutcome.ABOVE_HEAD):
+        raise ApiError(409, outcome.value, _ACK_MESSAGES[outcome])
+    return JsonResponse({"acked": seq, "device": device})
+
+
+_ACK_MESSAGES = {
+    AckOutcome.STALE: "the ack is below the stored one",
+    AckOutcome.ABOVE_HEAD: "the ack is above the newest seq",
+}
+
+
+@router.get("/notifications/cursor")
+async def cursor(request: Request, user: PrincipalDep, node: ServicesDep) -> JsonResponse:
+    """``{"head": H, "acked": A, "unread": H - A}`` for one device."""
+    device = _query(parse_device, request.query_params.get("device"))
+    head = await node.store.head(user.user_id)
+    acked = await node.store.acked(user.user_id, device)
+    return JsonResponse({"head": head, "acked": acked, "unread": max(0, head - acked)})
+
+
+@router.post("/ws/ticket")
+async def ticket(user: PrincipalDep, node: ServicesDep) -> JsonResponse:
+    """A single-use ticket for ``/ws?ticket=``, so the token stays out of URLs."""
+    issued = await node.tickets.issue(user)
+    return JsonResponse({"ticket": issued, "expires_in": node.settings.ticket_ttl_seconds})
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, "body_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "invalid_json", "the body must be a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return parsed
