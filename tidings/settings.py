@@ -59,7 +59,7 @@ class Settings(BaseSettings):
 
     # Delivery limits.
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     max_connections_per_user: int = Field(default=10, ge=1)
     send_queue_size: int = Field(default=1000, ge=1)
