@@ -56,9 +56,7 @@ class OutboxStore(Protocol):
         Returns the entries created, in seq order per user.
         """
 
-    async def record_failure(
-        self, record_id: str, error: str, retry_at: datetime | None
-    ) -> None:
+    async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
         """Count a failed attempt: ``attempts += 1``, ``last_error = error``.
 
         With ``retry_at`` the record stays pending until then; with ``None`` it becomes dead.
