@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the WebSocket and REST service")
     serve.set_defaults(handler=_serve)
 
+    run = commands.add_parser("run", help="migrate, then serve and route in one process")
+    run.set_defaults(handler=_run)
+
     from tidings.operations import add_operation_commands
 
     add_operation_commands(commands)
@@ -76,6 +79,13 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from delivery.serve import serve
 
     serve(settings)
+    return 0
+
+
+def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    from tidings.run import run_all
+
+    asyncio.run(run_all(settings))
     return 0
 
 

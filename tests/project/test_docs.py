@@ -1,0 +1,33 @@
+"""The README and CI stay true: the test command CI runs is the README's, the contract copy
+is the shared one, and every setting is documented."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tidings.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- test-command -->", 1)[1]
+    command = next(line for line in block.splitlines() if line and not line.startswith("```"))
+    assert command.startswith("python3 -m venv .venv")
+    assert "<!-- test-command -->" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_protocol_copy_matches_the_shared_contract() -> None:
+    shared = ROOT.parent / "shared" / "spec" / "protocol.md"
+    if not shared.exists():
+        pytest.skip("no shared/ folder beside this checkout")
+    assert (ROOT / "docs" / "protocol-v1.md").read_text() == shared.read_text()
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(rf"`({ENV_PREFIX}[A-Z_]+)`", readme))
+    expected = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields if name != "demo"}
+    assert expected - documented == set()
