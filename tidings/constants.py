@@ -33,3 +33,6 @@ EVENT_NAME_PATTERN: Final = r"[a-z][a-z0-9_.]{0,63}"
 DEVICE_PATTERN: Final = r"[A-Za-z0-9_-]{1,64}"
 DEFAULT_DEVICE: Final = "default"
 MAX_SEQ: Final = 2**63 - 1
+
+# The embedded demo signs tokens with this secret; settings refuse it unless ``demo`` is on.
+DEMO_JWT_SECRET: Final = "tidings-demo-only-secret-never-use-in-production"

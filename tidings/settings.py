@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tidings.constants import DEMO_JWT_SECRET
 from tidings.errors import ConfigurationError
 
 ENV_PREFIX = "TIDINGS_"
@@ -91,6 +92,8 @@ class Settings(BaseSettings):
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
         if secret is not None and len(secret.encode()) < 32:
             raise ValueError("jwt_secret: must be at least 32 bytes")
+        if secret == DEMO_JWT_SECRET and not self.demo:
+            raise ValueError("jwt_secret: the demo secret is refused outside the demo")
         return self
 
     @property
