@@ -25,6 +25,8 @@ LOGGER_NAMES: Final = (
     "websockets.client",
 )
 _FILTER_NAME: Final = "redact_tokens"
+# uvicorn's access records: its AccessFormatter reads these five arguments by position.
+_ACCESS_FORMAT: Final = '%s - "%s %s HTTP/%s" %d'
 
 
 def _percent_encodable(name: str) -> str:
@@ -88,17 +90,38 @@ def _redact_args(args: Any) -> Any:
     return args
 
 
+def _merge_arguments(record: logging.LogRecord) -> None:
+    """Format the message now and redact the whole line.
+
+    Redacting the format string on its own would turn ``"ticket=%s"`` into
+    ``"ticket=[redacted]"`` and leave an argument without a placeholder.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:
+        # Logging reports a bad format itself; make sure its report carries no secret.
+        record.args = _redact_args(record.args)
+        return
+    record.msg = redact(message)
+    record.args = None
+
+
 class RedactingFilter(logging.Filter):
     """Redacts a record's message, arguments, traceback and stack; never drops a record.
 
-    The arguments keep their positions and number, which uvicorn's access formatter needs.
+    uvicorn's access records keep their arguments, in position and number, because its access
+    formatter needs them; other records are formatted and then redacted as a whole.
     A traceback is rendered here with the standard formatting and cached in ``exc_text``,
     which :class:`logging.Formatter` then uses instead of rendering its own.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _redact_value(record.msg)
-        record.args = _redact_args(record.args)
+        if record.args and record.msg != _ACCESS_FORMAT:
+            _merge_arguments(record)
+        elif record.args:
+            record.args = _redact_args(record.args)
+        else:
+            record.msg = _redact_value(record.msg)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from tidings.errors import ConfigurationError, StoreError
+from tidings.logs import configure_logging
 from tidings.settings import Settings, load_settings
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
+        configure_logging(settings)
         handler: Handler = args.handler
         return handler(settings, args)
     except ConfigurationError as error:

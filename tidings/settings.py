@@ -4,7 +4,7 @@ Nothing here is global: callers build a :class:`Settings` and hand it on.
 """
 
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     """Every setting of tidings. ``TIDINGS_<NAME>`` sets ``<name>``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Store: MongoDB when a URL is set, else the embedded SQLite store in ``data_dir``.
     mongodb_url: SecretStr | None = None
