@@ -94,3 +94,4 @@ def _mongoeco_server() -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        loop.close()
