@@ -13,9 +13,15 @@ async def open_store(settings: Settings) -> OutboxStore:
     if settings.mongodb_url is not None:
         from outbox.mongo_store import MongoStore
 
-        return await MongoStore.connect(
+        store = await MongoStore.connect(
             settings.mongodb_url.get_secret_value(), settings.mongodb_database
         )
+        try:
+            await store.check_schema()
+        except BaseException:
+            await store.close()
+            raise
+        return store
     from outbox.sqlite_store import SqliteStore
 
     return await SqliteStore.open(settings.sqlite_path)
