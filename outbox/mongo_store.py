@@ -50,6 +50,7 @@ from outbox.records import (
     audience_to_dict,
 )
 from outbox.store import OutboxStore
+from outbox.timestamps import from_micros, to_micros
 from tidings.constants import (
     ACKS,
     COUNTERS,
@@ -75,8 +76,6 @@ type Document = dict[str, Any]
 
 _MAJORITY = WriteConcern("majority")
 _SNAPSHOT = ReadConcern("snapshot")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # Trim works in chunks so that no transaction grows with the backlog it cleans up.
 _TRIM_CHUNK = 1000
 _NO_TRANSACTIONS = (
@@ -92,16 +91,6 @@ def transactions_supported(hello: Mapping[str, Any]) -> bool:
     means "not reported", not "impossible": see :meth:`MongoStore.connect`.
     """
     return "setName" in hello or hello.get("msg") == "isdbgrid"
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def from_micros(micros: int) -> datetime:
-    """The UTC datetime ``micros`` microseconds after the Unix epoch."""
-    return _EPOCH + micros * _MICROSECOND
 
 
 def outbox_document(record: OutboxRecord) -> Document:

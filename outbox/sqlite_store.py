@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -43,6 +43,7 @@ from outbox.records import (
     audience_from_dict,
     audience_to_dict,
 )
+from outbox.timestamps import from_micros, to_micros
 from tidings.constants import (
     ACKS,
     COUNTERS,
@@ -56,9 +57,6 @@ from tidings.constants import (
     ROUTER_LEASE,
 )
 from tidings.errors import ConfigurationError, LeaseLost, NotInTransaction, StoreError
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
 
 _RECORD_COLUMNS: Final = (
     "id, notification_id, event, data, audience, dedup_key, origin_session, created_at, "
@@ -84,18 +82,6 @@ _READ_INBOX: Final = (
     f"FROM {INBOX} AS i JOIN {NOTIFICATIONS} AS n ON n.id = i.notification_id "
     "WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?"
 )
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch of a timezone-aware datetime; ``ValueError`` if naive."""
-    if moment.utcoffset() is None:
-        raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def from_micros(value: int) -> datetime:
-    """The timezone-aware UTC datetime of :func:`to_micros`'s result (exact round trip)."""
-    return _EPOCH + timedelta(microseconds=value)
 
 
 def _optional_micros(moment: datetime | None) -> int | None:

@@ -21,7 +21,8 @@ from migrations.sqlite import (
     sqlite_schema_version,
 )
 from outbox.records import OutboxRecord, Route, Users, new_record_id
-from outbox.sqlite_store import SqliteStore, from_micros, insert_outbox_records, to_micros
+from outbox.sqlite_store import SqliteStore, insert_outbox_records
+from outbox.timestamps import from_micros, to_micros
 from tidings.constants import MIGRATIONS, OUTBOX
 from tidings.errors import (
     ConfigurationError,
