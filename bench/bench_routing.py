@@ -1,0 +1,289 @@
+"""Routing benchmark: throughput, commit-to-published latency, MongoDB commands per batch.
+
+Run: ``.venv/bin/python bench/bench_routing.py``. Needs ``redis-server`` on PATH (a private one
+is started on a free port, so nothing else on the machine sees these publishes).
+
+1. Inbox entries per second, one worker on the embedded store, burst routing of a pre-filled
+   outbox, for audiences of 1, 10 and 1,000 users (live publishing included).
+2. Commit-to-published latency at 200 emits/s for 10 s: records committed here, the worker in
+   its own process, a subscriber on ``LIVE_CHANNEL`` here; latency is the moment a batch
+   carrying the entry arrives minus the moment ``add_records`` returned.
+3. MongoDB commands per routed batch of 1, 10 and 100 records, counted with
+   ``pymongo.monitoring`` against the mongoeco test double: counts only, never timings.
+"""
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from pymongo import monitoring
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from migrations.sqlite import apply_sqlite  # noqa: E402
+from outbox.live import decode_live_batch, wake  # noqa: E402
+from outbox.records import OutboxRecord, Users, new_record_id  # noqa: E402
+from outbox.resolvers import Resolvers  # noqa: E402
+from outbox.routing import route_once  # noqa: E402
+from outbox.sqlite_store import SqliteStore  # noqa: E402
+from outbox.worker import serve  # noqa: E402
+from tests.worker import clean_env, private_redis  # noqa: E402
+from tidings.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
+from tidings.settings import Settings, load_settings  # noqa: E402
+
+THROUGHPUT_CASES = ((1, 20_000), (10, 5_000), (1_000, 100))  # (audience size, records)
+EMITS_PER_SECOND = 200
+EMIT_SECONDS = 10
+MONGO_BATCHES = (1, 10, 100)
+
+
+def record_for(users: tuple[str, ...]) -> OutboxRecord:
+    record_id = new_record_id()
+    return OutboxRecord(
+        id=record_id,
+        notification_id=record_id,
+        event="bench_event",
+        data={"amount": 42, "message": "x" * 200},
+        audience=Users(users),
+        created_at=datetime.now(UTC),
+    )
+
+
+def settings_for(data_dir: Path, redis_url: str) -> Settings:
+    return load_settings(mongodb_url=None, data_dir=data_dir, redis_url=redis_url)
+
+
+# --- 1. Throughput -------------------------------------------------------------------------
+
+
+async def throughput(audience: int, records: int, redis_url: str) -> tuple[int, float]:
+    """Entries created and seconds taken to route ``records`` pre-filled records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp), redis_url)
+        apply_sqlite(settings.sqlite_path)
+        store = await SqliteStore.open(settings.sqlite_path)
+        users = tuple(f"user-{i}" for i in range(audience))
+        for start in range(0, records, 1000):
+            await store.add_records([record_for(users) for _ in range(min(1000, records - start))])
+        await store.close()
+        started = time.perf_counter()
+        await serve(settings, burst=True)
+        elapsed = time.perf_counter() - started
+        store = await SqliteStore.open(settings.sqlite_path)
+        assert (await store.lag()).pending == 0
+        await store.close()
+    return audience * records, elapsed
+
+
+# --- 2. Latency ----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def worker_process(settings: Settings) -> AsyncIterator[subprocess.Popen[bytes]]:
+    env = clean_env(
+        {"TIDINGS_DATA_DIR": str(settings.data_dir), "TIDINGS_REDIS_URL": settings.redis_url}
+    )
+    code = "from outbox.worker import run_worker; from tidings.settings import load_settings; "
+    process = subprocess.Popen(
+        [sys.executable, "-c", code + "run_worker(load_settings())"], cwd=REPO, env=env
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+async def wait_for_subscriber(client: aioredis.Redis, channel: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        [(_, count)] = await client.pubsub_numsub(channel)
+        if count:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the worker never subscribed")
+        await asyncio.sleep(0.02)
+
+
+async def collect(pubsub: Any, arrivals: dict[str, float], expected: int, deadline: float) -> None:
+    while len(arrivals) < expected and time.monotonic() < deadline:
+        message = await pubsub.get_message(timeout=0.1)
+        if message is None:
+            continue
+        now = time.perf_counter()
+        for entry in decode_live_batch(message["data"]).entries:
+            arrivals.setdefault(entry.notification.id, now)
+
+
+async def emit_paced(store: SqliteStore, client: aioredis.Redis) -> dict[str, float]:
+    """Commit one record every 1/200 s (on an absolute schedule); return commit times."""
+    commits: dict[str, float] = {}
+    count = EMITS_PER_SECOND * EMIT_SECONDS
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i / EMITS_PER_SECOND - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the load
+        record = record_for((f"user-{i % 100}",))
+        await store.add_records([record])
+        commits[record.notification_id] = time.perf_counter()
+        await wake(client)
+    return commits
+
+
+async def latency(redis_url: str) -> tuple[int, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp), redis_url)
+        apply_sqlite(settings.sqlite_path)
+        store = await SqliteStore.open(settings.sqlite_path)
+        client = aioredis.Redis.from_url(redis_url)
+        async with (
+            worker_process(settings),
+            client.pubsub(ignore_subscribe_messages=True) as pubsub,
+        ):
+            await pubsub.subscribe(LIVE_CHANNEL)
+            await wait_for_subscriber(client, WAKE_CHANNEL)
+            arrivals: dict[str, float] = {}
+            expected = EMITS_PER_SECOND * EMIT_SECONDS
+            deadline = time.monotonic() + EMIT_SECONDS + 30
+            collector = asyncio.create_task(collect(pubsub, arrivals, expected, deadline))
+            commits = await emit_paced(store, client)
+            await collector
+        await client.aclose()
+        await store.close()
+    delays = [(arrivals[n] - commits[n]) * 1000 for n in commits if n in arrivals]
+    return len(commits), delays
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# --- 3. MongoDB commands per batch ---------------------------------------------------------
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts commands sent by every client created after registration."""
+
+    def __init__(self) -> None:
+        self.commands: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.commands[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def mongo_commands(url: str, counter: CommandCounter) -> dict[int, Counter[str]]:
+    from migrations.mongo import apply_mongo
+    from outbox.mongo_store import MongoStore
+
+    per_batch: dict[int, Counter[str]] = {}
+    for size in MONGO_BATCHES:
+        store = await MongoStore.connect(url, f"bench_{size}_{os.getpid()}")
+        await apply_mongo(store.database)
+        await store.add_records([record_for(("alice", "bob")) for _ in range(size)])
+        counter.commands.clear()
+        batch = await route_once(
+            store,
+            Resolvers(),
+            owner="bench",
+            now=datetime.now(UTC),
+            limit=size,
+            lease_seconds=10,
+            max_attempts=3,
+            base_seconds=1,
+            max_seconds=10,
+        )
+        assert batch.routed == size, batch
+        per_batch[size] = Counter(counter.commands)
+        await store.client.drop_database(store.database.name)
+        await store.close()
+    return per_batch
+
+
+def run_mongo_counts() -> dict[int, Counter[str]] | str:
+    try:
+        from tests.mongo_server import mongo_endpoint
+    except ImportError as error:
+        return f"skipped ({error})"
+    counter = CommandCounter()
+    monitoring.register(counter)
+    with mongo_endpoint() as endpoint:
+        return asyncio.run(mongo_commands(endpoint.url, counter))
+
+
+# --- Report --------------------------------------------------------------------------------
+
+
+async def measure(
+    redis_url: str,
+) -> tuple[list[tuple[int, int, int, float]], tuple[int, list[float]]]:
+    rows = []
+    for audience, records in THROUGHPUT_CASES:
+        entries, seconds = await throughput(audience, records, redis_url)
+        rows.append((audience, records, entries, seconds))
+    return rows, await latency(redis_url)
+
+
+def print_report(
+    rows: list[tuple[int, int, int, float]],
+    emitted: int,
+    delays: list[float],
+    mongo: dict[int, Counter[str]] | str,
+) -> None:
+    print("\nRouting throughput: one worker, embedded store, burst, batch_size 500")
+    print(
+        f"{'audience':>8} {'records':>8} {'entries':>8} {'seconds':>8} {'entries/s':>10}"
+        f" {'records/s':>10}"
+    )
+    for audience, records, entries, seconds in rows:
+        print(
+            f"{audience:>8} {records:>8} {entries:>8} {seconds:>8.2f} {entries / seconds:>10.0f}"
+            f" {records / seconds:>10.0f}"
+        )
+    print(
+        f"\nCommit-to-published latency at {EMITS_PER_SECOND} emits/s for {EMIT_SECONDS} s"
+        " (worker in its own process)"
+    )
+    print(f"{'emitted':>8} {'received':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"{emitted:>8} {len(delays):>8} {statistics.median(delays):>8.1f}"
+        f" {percentile(delays, 0.99):>8.1f} {max(delays):>8.1f}"
+    )
+    print("\nMongoDB commands per routed batch (mongoeco double: counts only)")
+    if isinstance(mongo, str):
+        print(mongo)
+        return
+    for size, commands in mongo.items():
+        detail = ", ".join(f"{name} {n}" for name, n in sorted(commands.items()))
+        print(f"batch {size:>4}: {sum(commands.values()):>3} commands ({detail})")
+    totals = {sum(commands.values()) for commands in mongo.values()}
+    print("equal for every batch size" if len(totals) == 1 else "NOT equal across batch sizes")
+
+
+def main() -> None:
+    with private_redis() as server:
+        rows, (emitted, delays) = asyncio.run(measure(server.url))
+    print_report(rows, emitted, delays, run_mongo_counts())
+
+
+if __name__ == "__main__":
+    main()

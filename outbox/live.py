@@ -1,0 +1,362 @@
+"""The live signal: what the worker publishes on Redis after each routed batch.
+
+Redis pub/sub is only a signal. A subscriber that misses a message (Redis down, slow
+consumer, reconnect) finds every entry in the store; a broadcast (``Everyone``) is best-effort
+and is simply missed. One message carries a whole routed batch, because one asyncio
+subscriber receives about 68k messages/s whatever their size.
+
+Wire format (orjson, version 1)::
+
+    {"v": 1,
+     "n": [[notification_id, event, data, created_at_us, origin_session], ...],
+     "e": [[user_id, seq, notification_id, routed_at_us], ...],
+     "b": [notification_id, ...]}
+
+Each notification body appears once per message; entries and broadcasts refer to it by id.
+Datetimes are integer microseconds since the Unix epoch, so they round-trip exactly and
+decode as timezone-aware UTC. A large batch is split into several messages of at most
+:data:`MAX_MESSAGE_BYTES` and :data:`MAX_MESSAGE_ITEMS` each, in order.
+
+The worker publishes through a :class:`LivePublisher`, which never makes routing wait for
+Redis; the emit helper calls :func:`wake` after its commit.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from outbox.records import InboxEntry, Notification
+from outbox.retry import backoff_seconds
+from tidings.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY, WAKE_CHANNEL
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_MESSAGE_ITEMS = 2000
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+PUBLISH_PIPELINE = 64
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBatch:
+    """One decoded live message: entries in seq order per user, then broadcasts."""
+
+    entries: tuple[InboxEntry, ...]
+    broadcasts: tuple[Notification, ...]
+
+
+def _to_micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("live messages carry timezone-aware datetimes only")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+class _Times:
+    """Datetime <-> microseconds, remembering values already converted.
+
+    Every entry of a routed batch shares one ``routed_at``, so a batch converts it once.
+    """
+
+    def __init__(self) -> None:
+        self._micros: dict[datetime, int] = {}
+        self._moments: dict[int, datetime] = {}
+
+    def micros(self, moment: datetime) -> int:
+        value = self._micros.get(moment)
+        if value is None:  # naive datetimes never get here twice: _to_micros refuses them
+            value = self._micros[moment] = _to_micros(moment)
+        return value
+
+    def moment(self, value: object) -> datetime:
+        if type(value) is not int:
+            raise ValueError("a live datetime must be an integer of microseconds")
+        moment = self._moments.get(value)
+        if moment is None:
+            try:
+                moment = self._moments[value] = _EPOCH + timedelta(microseconds=value)
+            except OverflowError:
+                raise ValueError("a live datetime is out of range") from None
+        return moment
+
+
+@dataclass(slots=True)
+class _Message:
+    """Encoded pieces of one message under construction."""
+
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    entries: list[bytes] = field(default_factory=list)
+    broadcasts: list[bytes] = field(default_factory=list)
+    size: int = 32  # the envelope
+    items: int = 0
+
+    def to_bytes(self) -> bytes:
+        return b"".join(
+            (
+                b'{"v":%d,"n":[' % FORMAT_VERSION,
+                b",".join(self.bodies.values()),
+                b'],"e":[',
+                b",".join(self.entries),
+                b'],"b":[',
+                b",".join(self.broadcasts),
+                b"]}",
+            )
+        )
+
+
+class _Splitter:
+    """Packs entries and broadcasts, in order, into messages within the bounds."""
+
+    def __init__(self, max_bytes: int, max_items: int) -> None:
+        self._max_bytes = max_bytes
+        self._max_items = max_items
+        self._encoded: dict[str, bytes] = {}
+        self._times = _Times()
+        self.messages: list[_Message] = [_Message()]
+
+    def _body(self, note: Notification) -> bytes:
+        body = self._encoded.get(note.id)
+        if body is None:
+            created = self._times.micros(note.created_at)
+            row = (note.id, note.event, note.data, created, note.origin_session)
+            body = self._encoded[note.id] = orjson.dumps(row)
+        return body
+
+    def _target(self, note: Notification, piece: bytes) -> _Message:
+        """The message ``piece`` goes in: the current one, or a new one when it would
+        overflow; the piece's body is added to that message if not yet there."""
+        current = self.messages[-1]
+        body = None if note.id in current.bodies else self._body(note)
+        cost = len(piece) + 1 + (0 if body is None else len(body) + 1)
+        full = current.items >= self._max_items or current.size + cost > self._max_bytes
+        if full and current.items:
+            current = _Message()
+            self.messages.append(current)
+            body = self._body(note)
+            cost = len(piece) + len(body) + 2
+        if body is not None:
+            current.bodies[note.id] = body
+        current.size += cost
+        current.items += 1
+        return current
+
+    def add_entry(self, entry: InboxEntry) -> None:
+        note = entry.notification
+        routed = self._times.micros(entry.routed_at)
+        piece = orjson.dumps((entry.user_id, entry.seq, note.id, routed))
+        self._target(note, piece).entries.append(piece)
+
+    def add_broadcast(self, note: Notification) -> None:
+        piece = orjson.dumps(note.id)
+        self._target(note, piece).broadcasts.append(piece)
+
+    def encode(
+        self, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]
+    ) -> list[bytes]:
+        for entry in entries:
+            self.add_entry(entry)
+        for note in broadcasts:
+            self.add_broadcast(note)
+        return [message.to_bytes() for message in self.messages if message.items]
+
+
+def encode_live_messages(
+    entries: Sequence[InboxEntry],
+    broadcasts: Sequence[Notification],
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    max_items: int = MAX_MESSAGE_ITEMS,
+) -> list[bytes]:
+    """Encode a routed batch as one or more messages, to publish in the order returned.
+
+    Each message holds at most ``max_items`` entries and broadcasts together, and at most
+    ``max_bytes`` bytes unless a single item with its body is larger by itself. Entries keep
+    their order across messages. Returns ``[]`` for an empty batch. Raises ``ValueError`` for
+    a naive datetime and ``TypeError`` for data orjson cannot encode.
+    """
+    return _Splitter(max_bytes, max_items).encode(entries, broadcasts)
+
+
+def encode_live_batch(entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> bytes:
+    """Encode a routed batch as a single message, however large (see the module's format)."""
+    messages = _Splitter(max_bytes=2**62, max_items=2**62).encode(entries, broadcasts)
+    return messages[0] if messages else _Message().to_bytes()
+
+
+def _decode_bodies(rows: list[Any], times: _Times) -> dict[str, Notification]:
+    bodies: dict[str, Notification] = {}
+    for row in rows:
+        if type(row) is not list or len(row) != 5:
+            raise ValueError("malformed notification in live message")
+        note_id, event, data, created, origin = row
+        valid = type(note_id) is str and type(event) is str and type(data) is dict
+        if not valid or not (origin is None or type(origin) is str):
+            raise ValueError("malformed notification in live message")
+        bodies[note_id] = Notification(note_id, event, data, times.moment(created), origin)
+    return bodies
+
+
+def _decode_entries(
+    rows: list[Any], bodies: dict[str, Notification], times: _Times
+) -> tuple[InboxEntry, ...]:
+    entries = []
+    for row in rows:
+        if type(row) is not list or len(row) != 4:
+            raise ValueError("malformed entry in live message")
+        user_id, seq, note_id, routed = row
+        note = bodies.get(note_id) if type(note_id) is str else None
+        if type(user_id) is not str or type(seq) is not int or seq < 1 or note is None:
+            raise ValueError("malformed entry in live message")
+        entries.append(InboxEntry(user_id, seq, note, times.moment(routed)))
+    return tuple(entries)
+
+
+def _decode_broadcast(value: object, bodies: dict[str, Notification]) -> Notification:
+    note = bodies.get(value) if type(value) is str else None
+    if note is None:
+        raise ValueError("live broadcast refers to an unknown notification")
+    return note
+
+
+def decode_live_batch(data: bytes) -> LiveBatch:
+    """Decode one message of :func:`encode_live_messages`; raises ``ValueError`` if malformed."""
+    message: Any = orjson.loads(data)
+    match message:
+        case {"v": 1, "n": list(rows), "e": list(entry_rows), "b": list(broadcast_ids)}:
+            times = _Times()
+            bodies = _decode_bodies(rows, times)
+            return LiveBatch(
+                _decode_entries(entry_rows, bodies, times),
+                tuple(_decode_broadcast(value, bodies) for value in broadcast_ids),
+            )
+    raise ValueError("not a live message of version 1")
+
+
+async def publish_messages(redis: Redis, messages: Sequence[bytes], entry_count: int) -> None:
+    """Publish encoded messages on ``LIVE_CHANNEL`` in order, in one round trip.
+
+    In the same round trip, adds ``entry_count`` to ``ROUTED_COUNTER_KEY`` (the
+    ``notifications_routed_total`` metric summed over every worker). Redis errors propagate:
+    the caller decides what a failure means (for the worker: retry, and keep routing).
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for message in messages:
+            pipe.publish(LIVE_CHANNEL, message)
+        if entry_count:
+            pipe.incrby(ROUTED_COUNTER_KEY, entry_count)
+        await pipe.execute()
+
+
+async def publish_live(
+    redis: Redis, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]
+) -> int:
+    """Encode and publish a routed batch (see :func:`publish_messages`); return the message
+    count. Redis errors propagate."""
+    messages = encode_live_messages(entries, broadcasts)
+    if messages:
+        await publish_messages(redis, messages, len(entries))
+    return len(messages)
+
+
+class LivePublisher:
+    """Publishes routed batches on ``LIVE_CHANNEL`` in order, from a task of its own.
+
+    Routing hands batches over with :meth:`submit`, which never waits for Redis. :meth:`run`
+    publishes them in order and, when Redis fails, keeps them and tries again with backoff,
+    so a subscription that survived a blip of the worker's connection misses nothing. While
+    Redis stays down, batches beyond ``max_pending_bytes`` are dropped (and counted): delivery
+    recovers them from the store. A failure in the middle of a round trip may publish some
+    messages twice; subscribers ignore seqs they already have.
+    """
+
+    def __init__(self, redis: Redis, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+        self._redis = redis
+        self._max_pending_bytes = max_pending_bytes
+        self._pending: deque[tuple[bytes, int]] = deque()  # (message, entries to count)
+        self._pending_bytes = 0
+        self._work = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.dropped = 0
+        self._failures = 0
+
+    def submit(self, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> None:
+        """Queue one routed batch for publishing; returns at once."""
+        messages = encode_live_messages(entries, broadcasts)
+        size = sum(map(len, messages))
+        if self._pending and self._pending_bytes + size > self._max_pending_bytes:
+            if not self.dropped:
+                log.warning("live publishing backlog full; dropping batches until Redis is back")
+            self.dropped += 1
+            return
+        counts = [len(entries)] + [0] * (len(messages) - 1)  # the batch is counted once
+        self._pending.extend(zip(messages, counts, strict=True))
+        self._pending_bytes += size
+        self._idle.clear()
+        self._work.set()
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every submitted batch is out, at most ``timeout`` seconds and not at
+        all while Redis fails; return whether everything went out."""
+        if self._failures:
+            return not self._pending
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        return not self._pending
+
+    async def run(self) -> NoReturn:
+        """Publish submitted batches forever."""
+        while True:
+            await self._work.wait()
+            self._work.clear()
+            while self._pending:
+                try:
+                    await self._send_some()
+                except (RedisError, OSError) as error:
+                    await asyncio.sleep(self._failed(error))
+            self._idle.set()
+
+    def _failed(self, error: Exception) -> float:
+        """Log the first failure of an outage; return the delay before the next try."""
+        if not self._failures:
+            log.warning("redis (live publishing) unavailable (%s); retrying", type(error).__name__)
+        self._failures += 1
+        return backoff_seconds(self._failures - 1, base_seconds=0.05, max_seconds=5.0)
+
+    async def _send_some(self) -> None:
+        batch = list(itertools.islice(self._pending, PUBLISH_PIPELINE))
+        await publish_messages(self._redis, [m for m, _ in batch], sum(n for _, n in batch))
+        for message, _ in batch:
+            self._pending.popleft()
+            self._pending_bytes -= len(message)
+        if self._failures:
+            log.info("redis (live publishing) available again")
+            self._failures = 0
+        if self.dropped:
+            log.warning("live publishing resumed; %d batches were dropped", self.dropped)
+            self.dropped = 0
+
+
+async def wake(redis: Redis) -> None:
+    """Best-effort: tell routing workers that records were committed. Never raises.
+
+    Call it after the transaction that wrote the records has committed. A lost wake-up only
+    delays routing until the worker's next sweep. Redis errors are logged at debug level.
+    """
+    try:
+        await redis.publish(WAKE_CHANNEL, b"")
+    except (RedisError, OSError) as error:
+        log.debug("wake-up not sent: %s", type(error).__name__)

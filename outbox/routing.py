@@ -1,0 +1,129 @@
+"""One routing round: claim pending records, resolve their audiences, append to inboxes.
+
+This is the only place that decides what a claimed record becomes. It holds no state between
+rounds; :mod:`outbox.worker` calls it repeatedly under the single routing lease.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from outbox.records import Everyone, InboxEntry, Notification, OutboxRecord, Route
+from outbox.resolvers import Resolvers
+from outbox.retry import retry_at
+from outbox.store import OutboxStore
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+# Resolver errors are the host application's text; a connection string in one must not end
+# up in the outbox, where operators list dead records.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)[^/@\s]+@")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedBatch:
+    """What one round did.
+
+    ``claimed`` records were claimed; ``routed`` of them were appended (their ``entries``
+    created, ``broadcasts`` for ``Everyone`` records); ``failed`` were counted as failed
+    attempts. Records claimed but left for the next round (see ``resolve_budget_seconds``)
+    are in none of the last two counts.
+    """
+
+    claimed: int
+    routed: int
+    entries: tuple[InboxEntry, ...]
+    broadcasts: tuple[Notification, ...]
+    failed: int
+
+
+def describe_failure(error: BaseException) -> str:
+    """A short, credential-free description of a resolver failure, kept on the record."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+    return text[:MAX_ERROR_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    routes: list[Route]
+    failures: list[tuple[OutboxRecord, str]]
+
+    def broadcasts(self) -> tuple[Notification, ...]:
+        """Notifications of the ``Everyone`` records among the routes."""
+        return tuple(
+            route.record.notification()
+            for route in self.routes
+            if isinstance(route.record.audience, Everyone)
+        )
+
+
+async def _resolve_prefix(
+    records: Sequence[OutboxRecord], resolvers: Resolvers, budget_seconds: float | None
+) -> _Resolved:
+    """Resolve records in claim order until the budget is spent (at least one record).
+
+    Stopping at a prefix keeps claim order for whatever is appended this round.
+    """
+    started = time.monotonic()
+    resolved = _Resolved([], [])
+    for index, record in enumerate(records):
+        if index and budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            break
+        try:
+            recipients = await resolvers.resolve(record.audience)
+        except Exception as error:
+            resolved.failures.append((record, describe_failure(error)))
+            continue
+        resolved.routes.append(Route(record, recipients))
+    return resolved
+
+
+async def route_once(
+    store: OutboxStore,
+    resolvers: Resolvers,
+    *,
+    owner: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    max_attempts: int,
+    base_seconds: float,
+    max_seconds: float,
+    resolve_budget_seconds: float | None = None,
+) -> RoutedBatch:
+    """Claim up to ``limit`` records as ``owner`` and route them.
+
+    Records whose audience resolves are appended to inboxes in one store transaction, in
+    claim order. A record whose resolution raises (``UnknownGroup``, a resolver error) is not
+    appended: its failure is recorded with the next attempt time from
+    :func:`outbox.retry.retry_at`, or as dead after ``max_attempts`` attempts in total.
+    With ``resolve_budget_seconds``, resolution stops once that much time has passed and
+    the rest stay pending for the next round (keep it below the lease).
+
+    Raises ``LeaseLost`` (nothing of the round written; failures not recorded) when another
+    owner took the lease, and ``StoreError`` when the store fails.
+    """
+    backoff = {"base_seconds": base_seconds, "max_seconds": max_seconds}
+    records = await store.claim_batch(owner, now, lease_seconds, limit)
+    if not records:
+        return RoutedBatch(0, 0, (), (), 0)
+    resolved = await _resolve_prefix(records, resolvers, resolve_budget_seconds)
+    entries = await store.append_to_inbox(owner, now, resolved.routes) if resolved.routes else []
+    for record, error in resolved.failures:
+        when = retry_at(record.attempts, now, max_attempts=max_attempts, **backoff)
+        await _record_failure(store, record, error, when)
+    counts = (len(records), len(resolved.routes))
+    return RoutedBatch(*counts, tuple(entries), resolved.broadcasts(), len(resolved.failures))
+
+
+async def _record_failure(
+    store: OutboxStore, record: OutboxRecord, error: str, when: datetime | None
+) -> None:
+    fate = "dead" if when is None else f"retry at {when.isoformat()}"
+    log.warning("routing record %s failed (%s): %s", record.id, fate, error)
+    await store.record_failure(record.id, error, when)
