@@ -28,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
 import orjson
@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from outbox.records import InboxEntry, Notification
 from outbox.retry import backoff_seconds
+from outbox.timestamps import from_micros, to_micros
 from tidings.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY, WAKE_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,6 @@ MAX_MESSAGE_ITEMS = 2000
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 PUBLISH_PIPELINE = 64
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
 
 @dataclass(frozen=True, slots=True)
 class LiveBatch:
@@ -57,12 +55,6 @@ class LiveBatch:
 
     entries: tuple[InboxEntry, ...]
     broadcasts: tuple[Notification, ...]
-
-
-def _to_micros(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError("live messages carry timezone-aware datetimes only")
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 class _Times:
@@ -77,8 +69,8 @@ class _Times:
 
     def micros(self, moment: datetime) -> int:
         value = self._micros.get(moment)
-        if value is None:  # naive datetimes never get here twice: _to_micros refuses them
-            value = self._micros[moment] = _to_micros(moment)
+        if value is None:  # naive datetimes never get here twice: to_micros refuses them
+            value = self._micros[moment] = to_micros(moment)
         return value
 
     def moment(self, value: object) -> datetime:
@@ -87,7 +79,7 @@ class _Times:
         moment = self._moments.get(value)
         if moment is None:
             try:
-                moment = self._moments[value] = _EPOCH + timedelta(microseconds=value)
+                moment = self._moments[value] = from_micros(value)
             except OverflowError:
                 raise ValueError("a live datetime is out of range") from None
         return moment
