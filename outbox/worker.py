@@ -56,6 +56,7 @@ from outbox.retry import backoff_seconds
 from outbox.routing import RoutedBatch, route_once
 from outbox.store import OutboxStore
 from outbox.stores import open_store
+from outbox.worker_metrics import WorkerMetrics
 from tidings.constants import ARQ_QUEUE, ROUTE_JOB, WAKE_CHANNEL
 from tidings.errors import LeaseLost, StoreError, StoreUnavailable
 from tidings.settings import Settings
@@ -126,9 +127,11 @@ class Router:
         publisher: LivePublisher,
         *,
         owner: str | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store = store
         self.owner = owner or new_owner_id()
+        self._metrics = metrics
         self._resolvers = resolvers
         self._settings = settings
         self._publisher = publisher
@@ -166,12 +169,13 @@ class Router:
 
     async def _round(self) -> RoutedBatch | None:
         settings = self._settings
+        now = datetime.now(UTC)
         try:
             batch = await route_once(
                 self.store,
                 self._resolvers,
                 owner=self.owner,
-                now=datetime.now(UTC),
+                now=now,
                 limit=settings.batch_size,
                 lease_seconds=settings.lease_seconds,
                 max_attempts=settings.max_attempts,
@@ -186,6 +190,8 @@ class Router:
             self._store_outage.failed(error)
             return None
         self._store_outage.recovered()
+        if self._metrics is not None:
+            self._metrics.observe(batch, now)
         if batch.claimed:
             log.debug(
                 "claimed %d, routed %d (%d entries, %d broadcasts), failed %d",
@@ -394,7 +400,11 @@ async def serve(
     redis = redis_client(settings.redis_url)
     publisher = LivePublisher(redis)
     publishing = asyncio.create_task(publisher.run(), name="publish")
-    router = Router(store, resolvers, settings, publisher)
+    metrics = None
+    if settings.worker_metrics_port is not None and not burst:
+        metrics = WorkerMetrics()
+        metrics.serve(settings.host, settings.worker_metrics_port)
+    router = Router(store, resolvers, settings, publisher, metrics=metrics)
     log.info("routing worker %s started%s", router.owner, " (burst)" if burst else "")
     try:
         if burst:
@@ -402,6 +412,8 @@ async def serve(
         else:
             await _run_until_stopped(router, settings, stop)
     finally:
+        if metrics is not None:
+            metrics.stop()
         await router.close(timeout=max(5.0, settings.lease_seconds))
         await publisher.flush(FLUSH_SECONDS)
         publishing.cancel()

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=8, ge=1, le=100)
     retry_base_seconds: float = Field(default=1.0, gt=0)
     retry_max_seconds: float = Field(default=300.0, gt=0)
+    # The worker's own /metrics port (unset: no endpoint).
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # "package.module:attribute" naming the host application's group resolvers.
     resolvers: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
 
