@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from outbox.records import Notification, Users
+from outbox.records import InboxEntry, Notification, Users
 from outbox.routing import RoutedBatch
 from outbox.worker_metrics import WorkerMetrics
 from tests.delivery.node import emit, make_settings, running_worker
