@@ -19,6 +19,8 @@ LIVE_CHANNEL: Final = "tidings:live"
 WAKE_CHANNEL: Final = "tidings:wake"
 TICKET_KEY_PREFIX: Final = "tidings:ticket:"
 ROUTED_COUNTER_KEY: Final = "tidings:metrics:routed"
+# Each delivery node keeps its connection count here (with a TTL) for `tidings status`.
+NODE_CONNECTIONS_PREFIX: Final = "tidings:connections:"
 ARQ_QUEUE: Final = "tidings:queue"
 ROUTE_JOB: Final = "route_pending"
 

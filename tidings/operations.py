@@ -3,15 +3,21 @@
 import argparse
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from outbox.records import LagFigures
 from outbox.store import OutboxStore
 from outbox.stores import open_store
+from tidings.constants import NODE_CONNECTIONS_PREFIX, ROUTED_COUNTER_KEY
 from tidings.settings import Settings
 
 LAG_EXCEEDED = 3
+RATE_SAMPLE_SECONDS = 1.0
 
 
 def add_operation_commands(commands: Any) -> None:
@@ -40,7 +46,20 @@ def add_operation_commands(commands: Any) -> None:
     retry.set_defaults(handler=_dead_retry)
 
 
-def status_report(figures: LagFigures, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Traffic:
+    """What Redis knows: routed entries so far (all workers) and open connections (all nodes).
+
+    ``None`` when Redis did not answer.
+    """
+
+    routed_total: int | None
+    connections: int | None
+
+
+def status_report(
+    figures: LagFigures, now: datetime, traffic: Traffic, routed_per_second: float | None
+) -> dict[str, Any]:
     """The figures ``tidings status`` prints."""
     return {
         "pending": figures.pending,
@@ -49,7 +68,28 @@ def status_report(figures: LagFigures, now: datetime) -> dict[str, Any]:
         "oldest_pending_at": figures.oldest_pending_at.isoformat()
         if figures.oldest_pending_at
         else None,
+        "routed_per_second": None if routed_per_second is None else round(routed_per_second, 1),
+        "routed_total": traffic.routed_total,
+        "connections": traffic.connections,
     }
+
+
+async def read_traffic(redis: aioredis.Redis) -> Traffic:
+    """Read the routed counter and sum the nodes' connection counts; never raises."""
+    try:
+        routed = await redis.get(ROUTED_COUNTER_KEY)
+        keys = [key async for key in redis.scan_iter(match=NODE_CONNECTIONS_PREFIX + "*")]
+        counts = await redis.mget(keys) if keys else []
+    except (RedisError, OSError):
+        return Traffic(None, None)
+    return Traffic(int(routed or 0), sum(int(count) for count in counts if count is not None))
+
+
+def routed_rate(before: Traffic, after: Traffic, seconds: float) -> float | None:
+    """Entries routed per second between two readings (``None`` when unknown)."""
+    if before.routed_total is None or after.routed_total is None or seconds <= 0:
+        return None
+    return max(0, after.routed_total - before.routed_total) / seconds
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
@@ -58,15 +98,23 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _status_loop(settings: Settings, args: argparse.Namespace) -> int:
     store = await open_store(settings)
+    redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    interval = args.watch or RATE_SAMPLE_SECONDS
     try:
+        before = await read_traffic(redis)
         while True:
-            report = status_report(await store.lag(), datetime.now(UTC))
+            await asyncio.sleep(interval)  # the window routed/s is measured over
+            after = await read_traffic(redis)
+            report = status_report(
+                await store.lag(), datetime.now(UTC), after, routed_rate(before, after, interval)
+            )
             _print_status(report, as_json=args.json)
             exceeded = args.max_lag is not None and report["lag_seconds"] > args.max_lag
             if args.watch is None:
                 return LAG_EXCEEDED if exceeded else 0
-            await asyncio.sleep(args.watch)
+            before = after
     finally:
+        await redis.aclose()
         await store.close()
 
 
@@ -74,8 +122,13 @@ def _print_status(report: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report), flush=True)
         return
+    unknown = "?"
+    rate = report["routed_per_second"]
+    connections = report["connections"]
     print(
-        f"pending {report['pending']}  lag {report['lag_seconds']:.3f}s  dead {report['dead']}",
+        f"pending {report['pending']}  lag {report['lag_seconds']:.3f}s  dead {report['dead']}"
+        f"  routed/s {unknown if rate is None else rate}"
+        f"  connections {unknown if connections is None else connections}",
         flush=True,
     )
 
