@@ -5,6 +5,7 @@ Meant for the embedded default and for development: production runs ``tidings wo
 """
 
 import asyncio
+import signal
 
 from delivery.auth import RevocationCheck
 from delivery.redaction import install_log_redaction
@@ -20,9 +21,14 @@ async def run_all(settings: Settings, *, revocation_check: RevocationCheck | Non
     server = build_server(settings, revocation_check=revocation_check)
     stop = asyncio.Event()
     worker = asyncio.create_task(serve_worker(settings, stop=stop), name="worker")
+    loop = asyncio.get_running_loop()
+    # uvicorn raises SIGTERM again once it has stopped; ignore that second one so the worker
+    # gets to finish its batch and release the routing lease.
+    loop.add_signal_handler(signal.SIGTERM, lambda: None)
     try:
         install_log_redaction()
         await server.serve()
     finally:
         stop.set()
         await worker
+        loop.remove_signal_handler(signal.SIGTERM)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from outbox.resolvers import load_resolvers
-from tidings.cli import _parser
+from tidings.cli import build_parser
 from tidings.settings import ENV_PREFIX, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     try:
-        return _parser().parse_args(argv)
+        return build_parser().parse_args(argv)
     except SystemExit:
         pytest.fail(f"not a tidings command: {argv}")
 
