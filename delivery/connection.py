@@ -3,8 +3,14 @@
 Each connection runs three tasks: a reader (client frames), a writer (the bounded send
 queue to the socket) and a worker for the session's I/O requests (store reads, acks, token
 refreshes), plus a ticker for token expiry. The session decides everything; this module only
-carries its actions out. A queue that overflows closes the connection with 4408 at once, so
-one slow client costs a bounded amount of memory and never slows the others.
+carries its actions out.
+
+The send queue holds at most ``send_queue_size`` frames while the socket is stalled (the
+client is not reading); one more frame then closes the connection with 4408 at once, so one
+slow client costs a bounded amount of memory and never slows the others. While the socket is
+not stalled, a burst (a replay page with the live entries held meanwhile, a routed batch) is
+queued whole even when it is larger: the writer takes it at its next turn, and a client that
+reads is never closed for the size of what it was sent.
 """
 
 import asyncio
@@ -29,6 +35,7 @@ from delivery.session import (
     DeliverySession,
     ReadInbox,
     Send,
+    SessionState,
     StoreAck,
     VerifyRefresh,
 )
@@ -48,7 +55,9 @@ class Connection:
         self._websocket = websocket
         self._session = session
         self._node = node
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue(node.settings.send_queue_size)
+        self._outgoing: asyncio.Queue[str] = asyncio.Queue()  # bounded by ``_enqueue``
+        self._queue_limit = node.settings.send_queue_size
+        self._socket_stalled = False  # a send is waiting for the client to read
         self._requests: deque[ReadInbox | StoreAck | VerifyRefresh] = deque()
         self._has_requests = asyncio.Event()
         self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
@@ -62,7 +71,9 @@ class Connection:
     # LiveListener: called by the hub, never blocks.
 
     def on_entries(self, entries: Sequence[InboxEntry]) -> None:
+        sent_before = self._session.last_sent
         self._apply(self._session.live(entries))
+        self._observe_latency(entries, sent_before)
 
     def on_broadcast(self, notification: Notification) -> None:
         self._apply(self._session.broadcast(notification))
@@ -126,13 +137,13 @@ class Connection:
     def _enqueue(self, text: str) -> None:
         if self._close_after_flush is not None or self._closing.done():
             return
-        try:
-            self._outgoing.put_nowait(text)
-        except asyncio.QueueFull:
+        if self._socket_stalled and self._outgoing.qsize() >= self._queue_limit:
             overflow = self._session.close(CLOSE_TOO_SLOW, "send queue overflowed")
             for action in overflow:
                 if isinstance(action, Close) and not self._closing.done():
                     self._closing.set_result(action)  # now: do not wait for the queue
+            return
+        self._outgoing.put_nowait(text)
 
     def _finish(self, close: Close) -> None:
         if self._outgoing.empty() and not self._closing.done():
@@ -148,7 +159,13 @@ class Connection:
                     self._closing.set_result(self._close_after_flush)
                 return
             text = await self._outgoing.get()
-            await self._websocket.send_text(text)
+            # send_text returns without suspending while the client reads; other tasks only
+            # ever see the flag set when it waits for a client that does not.
+            self._socket_stalled = True
+            try:
+                await self._websocket.send_text(text)
+            finally:
+                self._socket_stalled = False
             metrics.frames_sent.labels(_frame_type(text)).inc()
 
     async def _read_frames(self) -> None:
@@ -173,8 +190,11 @@ class Connection:
         match request:
             case ReadInbox(after_seq, limit):
                 entries = await store.read_inbox_after(self.user_id, after_seq, limit)
-                self._observe_latency(entries, live=session.recovered is not None)
+                live = session.state is SessionState.LIVE  # a gap or resync read, not replay
+                sent_before = session.last_sent
                 self._apply(session.replay_page(entries))
+                if live:
+                    self._observe_latency(entries, sent_before)
             case StoreAck(seq):
                 outcome = await store.record_ack(self.user_id, session.device, seq)
                 self._apply(session.ack_result(seq, outcome))
@@ -194,24 +214,26 @@ class Connection:
             await asyncio.sleep(TICK_SECONDS)  # the expiry clock's resolution
             self._apply(self._session.tick(time.time()))
 
-    def _observe_latency(self, entries: Sequence[InboxEntry], *, live: bool) -> None:
-        if not live:
-            return
+    def _observe_latency(self, entries: Sequence[InboxEntry], sent_before: int) -> None:
+        """Commit-to-delivery latency of the live entries just queued for the writer (which
+        writes them at once to a client that keeps up); replayed history is not latency."""
+        sent_up_to = self._session.last_sent
         now = datetime.now(UTC)
         for entry in entries:
-            seconds = (now - entry.notification.created_at).total_seconds()
-            self._node.metrics.delivery_latency.observe(max(0.0, seconds))
+            if sent_before < entry.seq <= sent_up_to:
+                seconds = (now - entry.notification.created_at).total_seconds()
+                self._node.metrics.delivery_latency.observe(max(0.0, seconds))
 
     async def _close_socket(self) -> None:
         close = self._closing.result() if self._closing.done() else None
-        if close is not None:
-            self._node.metrics.closes.labels(str(close.code)).inc()
         socket = self._websocket
-        if WebSocketState.DISCONNECTED in (socket.client_state, socket.application_state):
-            return
-        with contextlib.suppress(Exception):
-            code, reason = (close.code, close.reason) if close else (1000, "")
-            await asyncio.wait_for(self._websocket.close(code, reason), CLOSE_TIMEOUT_SECONDS)
+        if WebSocketState.DISCONNECTED not in (socket.client_state, socket.application_state):
+            with contextlib.suppress(Exception):
+                code, reason = (close.code, close.reason) if close else (1000, "")
+                await asyncio.wait_for(socket.close(code, reason), CLOSE_TIMEOUT_SECONDS)
+        if close is not None:
+            # Counted once the close frame is handed to the socket (or given up on).
+            self._node.metrics.closes.labels(str(close.code)).inc()
 
 
 def _frame_type(text: str) -> str:

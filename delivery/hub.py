@@ -150,3 +150,6 @@ class LiveHub:
             async for message in pubsub.listen():
                 if message["type"] == "message":
                     self.dispatch(message["data"])
+                    # Messages already buffered are read without suspending: let the
+                    # connections write this batch before the next one is queued.
+                    await asyncio.sleep(0)
