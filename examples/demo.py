@@ -54,7 +54,6 @@ def main() -> int:
         asyncio.run(
             serve(
                 settings,
-                migrate=True,
                 worker=True,
                 on_started=lambda port: _announce(settings, port),
             )

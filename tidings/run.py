@@ -6,29 +6,62 @@ Meant for the embedded default and for development: production runs ``tidings wo
 
 import asyncio
 import signal
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
 
 from delivery.auth import RevocationCheck
-from delivery.redaction import install_log_redaction
 from delivery.serve import build_server
 from migrations.apply import apply_configured
 from outbox.worker import serve as serve_worker
 from tidings.settings import Settings
 
 
-async def run_all(settings: Settings, *, revocation_check: RevocationCheck | None = None) -> None:
-    """Serve until SIGINT/SIGTERM; the worker stops after the service has."""
+async def run_all(
+    settings: Settings,
+    *,
+    revocation_check: RevocationCheck | None = None,
+    app: FastAPI | None = None,
+    worker: bool = True,
+    on_started: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``app`` (default: the standalone service) until SIGINT/SIGTERM.
+
+    With ``worker`` the routing worker runs in this process and stops after the server.
+    ``on_started(port)`` runs once the socket listens (useful with ``port=0``).
+    """
     await apply_configured(settings)
-    server = build_server(settings, revocation_check=revocation_check)
+    server = build_server(settings, revocation_check=revocation_check, app=app)
     stop = asyncio.Event()
-    worker = asyncio.create_task(serve_worker(settings, stop=stop), name="worker")
+    routing = asyncio.create_task(serve_worker(settings, stop=stop)) if worker else None
     loop = asyncio.get_running_loop()
     # uvicorn raises SIGTERM again once it has stopped; ignore that second one so the worker
-    # gets to finish its batch and release the routing lease.
+    # gets to finish its batch and release the routing lease, and the exit status is 0.
     loop.add_signal_handler(signal.SIGTERM, lambda: None)
+    serving = asyncio.create_task(server.serve(), name="server")
     try:
-        install_log_redaction()
-        await server.serve()
+        if on_started is not None:
+            await _announce(server, serving, on_started)
+        await serving
     finally:
         stop.set()
-        await worker
+        if routing is not None:
+            await routing
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    """The port a started server listens on."""
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    return port
+
+
+async def _announce(
+    server: uvicorn.Server, serving: asyncio.Task[None], on_started: Callable[[int], None]
+) -> None:
+    while not server.started:
+        if serving.done():
+            return  # startup failed: awaiting the task raises the error
+        await asyncio.sleep(0.02)  # uvicorn offers no startup event to wait on
+    on_started(bound_port(server))
