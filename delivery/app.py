@@ -23,6 +23,7 @@ from delivery import probes, rest, websocket
 from delivery.auth import RevocationCheck, TokenVerifier
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
+from delivery.presence import node_key, report_connections
 from delivery.responses import install_error_handlers
 from delivery.services import Services
 from delivery.tickets import TicketStore
@@ -60,10 +61,13 @@ async def tidings_running(
         metrics=DeliveryMetrics(),
     )
     await hub.start()
+    presence = asyncio.create_task(report_connections(redis, hub, node_key()))
     try:
         yield services
     finally:
         await _close_connections(hub)
+        presence.cancel()
+        await asyncio.gather(presence, return_exceptions=True)
         await hub.stop()
         await redis.aclose()
         await store.close()

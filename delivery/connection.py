@@ -39,7 +39,7 @@ from delivery.session import (
     StoreAck,
     VerifyRefresh,
 )
-from outbox.records import InboxEntry, Notification
+from outbox.records import AckOutcome, InboxEntry, Notification
 from tidings.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class Connection:
         self._has_requests = asyncio.Event()
         self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
         self._close_after_flush: Close | None = None
+        # When each live frame was queued (monotonic), until a cumulative ack covers it.
+        self._unacked_since: dict[int, float] = {}
 
     @property
     def user_id(self) -> str:
@@ -197,6 +199,8 @@ class Connection:
                     self._observe_latency(entries, sent_before)
             case StoreAck(seq):
                 outcome = await store.record_ack(self.user_id, session.device, seq)
+                if outcome is AckOutcome.STORED:
+                    self._observe_ack(seq)
                 self._apply(session.ack_result(seq, outcome))
             case VerifyRefresh(token):
                 self._apply(await self._refresh(token))
@@ -215,14 +219,30 @@ class Connection:
             self._apply(self._session.tick(time.time()))
 
     def _observe_latency(self, entries: Sequence[InboxEntry], sent_before: int) -> None:
-        """Commit-to-delivery latency of the live entries just queued for the writer (which
-        writes them at once to a client that keeps up); replayed history is not latency."""
+        """Commit-to-written and routed-to-written latency of the live entries just queued
+        for the writer (which writes them at once to a client that keeps up); replayed history
+        is not latency. Remembers when each was queued, for written-to-acknowledged."""
         sent_up_to = self._session.last_sent
         now = datetime.now(UTC)
+        queued_at = time.monotonic()
+        metrics = self._node.metrics
         for entry in entries:
             if sent_before < entry.seq <= sent_up_to:
-                seconds = (now - entry.notification.created_at).total_seconds()
-                self._node.metrics.delivery_latency.observe(max(0.0, seconds))
+                committed = (now - entry.notification.created_at).total_seconds()
+                metrics.delivery_latency.observe(max(0.0, committed))
+                metrics.routed_to_written.observe(max(0.0, (now - entry.routed_at).total_seconds()))
+                self._unacked_since[entry.seq] = queued_at
+        while len(self._unacked_since) > self._queue_limit:  # a client that never acks
+            del self._unacked_since[next(iter(self._unacked_since))]
+
+    def _observe_ack(self, seq: int) -> None:
+        """Written-to-acknowledged latency of every remembered frame a stored ack covers."""
+        now = time.monotonic()
+        while self._unacked_since:
+            first = next(iter(self._unacked_since))
+            if first > seq:
+                break
+            self._node.metrics.written_to_acked.observe(now - self._unacked_since.pop(first))
 
     async def _close_socket(self) -> None:
         close = self._closing.result() if self._closing.done() else None

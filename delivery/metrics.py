@@ -61,6 +61,18 @@ class DeliveryMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.routed_to_written = Histogram(
+            "routed_to_written_seconds",
+            "Routed into the inbox to notification frame written (live frames)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.written_to_acked = Histogram(
+            "written_to_acked_seconds",
+            "Notification frame written to acknowledged by the client (live frames)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
 
     def observe_outbox(self, figures: LagFigures, now: datetime, routed_total: int) -> None:
         """Set the outbox gauges from the store's figures, just before a scrape."""
