@@ -49,6 +49,7 @@ from outbox.records import (
     audience_from_dict,
     audience_to_dict,
 )
+from outbox.sequencing import ack_outcome, batch_bodies, plan_entries
 from outbox.store import OutboxStore
 from outbox.timestamps import from_micros, to_micros
 from tidings.constants import (
@@ -169,34 +170,6 @@ def _entry_document(entry: InboxEntry) -> Document:
         "routed_at": entry.routed_at,
         "routed_us": to_micros(entry.routed_at),
     }
-
-
-def plan_entries(
-    routes: Sequence[Route],
-    bodies: Mapping[str, Notification],
-    held: set[tuple[str, str]],
-    heads: Mapping[str, int],
-    now: datetime,
-) -> list[InboxEntry]:
-    """The entries that appending ``routes`` creates, in route order.
-
-    ``bodies`` gives the stored notification of every notification id in ``routes``.
-    ``held`` holds the (user, notification id) pairs already in inboxes and ``heads`` the
-    users' current heads (absent means 0). A pair is appended at most once, also when it
-    repeats inside ``routes``; each user's seqs continue from the head without a gap.
-    """
-    held = set(held)
-    next_heads = dict(heads)
-    entries: list[InboxEntry] = []
-    for route in routes:
-        notification = bodies[route.record.notification_id]
-        for user in route.recipients:
-            if (user, notification.id) in held:
-                continue
-            held.add((user, notification.id))
-            next_heads[user] = next_heads.get(user, 0) + 1
-            entries.append(InboxEntry(user, next_heads[user], notification, now))
-    return entries
 
 
 def _ack_id(user_id: str, device: str) -> Document:
@@ -412,20 +385,22 @@ class MongoStore:
         the next trim.
         """
         bodies = self._collection(NOTIFICATIONS)
-        wanted = _distinct_notifications(routes)
-        found = bodies.find({"_id": {"$in": list(wanted)}}, session=session)
+        wanted = sorted({route.record.notification_id for route in routes})
+        found = bodies.find({"_id": {"$in": wanted}}, session=session)
         stored = {
             document["_id"]: _notification_from_document(document)
             async for document in found.batch_size(len(wanted) + 1)
         }
-        missing = [_body_document(wanted[i], now) for i in wanted.keys() - stored.keys()]
+        batch, missing = batch_bodies(routes, stored)
         if missing:
-            await bodies.insert_many(missing, session=session)
+            await bodies.insert_many(
+                [_body_document(body, now) for body in missing], session=session
+            )
         if stored:
             await bodies.update_many(
                 {"_id": {"$in": list(stored)}}, {"$max": {"stored_at": now}}, session=session
             )
-        return wanted | stored
+        return batch
 
     async def _plan(
         self,
@@ -572,11 +547,10 @@ class MongoStore:
 
     @_store_errors
     async def record_ack(self, user_id: str, device: str, seq: int) -> AckOutcome:
-        if seq > await self.head(user_id):
-            return AckOutcome.ABOVE_HEAD
-        stored = await self.acked(user_id, device)
-        if seq <= stored:
-            return _compare_ack(seq, stored)
+        head = await self.head(user_id)
+        outcome = ack_outcome(await self.acked(user_id, device), head, seq)
+        if outcome is not AckOutcome.STORED:
+            return outcome
         try:
             # Conditional on the stored ack being lower, so a racing higher ack is kept.
             await self._collection(ACKS).update_one(
@@ -586,7 +560,7 @@ class MongoStore:
             )
         except DuplicateKeyError:
             # Another call stored an ack at least as high between the read and the write.
-            return _compare_ack(seq, await self.acked(user_id, device))
+            return ack_outcome(await self.acked(user_id, device), head, seq)
         return AckOutcome.STORED
 
     @_store_errors
@@ -644,19 +618,6 @@ class MongoStore:
         if unused:
             await bodies.delete_many({**old, "_id": {"$in": unused}}, session=session)
         return ids[-1] if len(ids) == _TRIM_CHUNK else None
-
-
-def _compare_ack(seq: int, stored: int) -> AckOutcome:
-    """The outcome of an ack at or below the stored one."""
-    return AckOutcome.UNCHANGED if seq == stored else AckOutcome.STALE
-
-
-def _distinct_notifications(routes: Sequence[Route]) -> dict[str, Notification]:
-    """The batch's notifications by id; the first route of an id gives its body."""
-    bodies: dict[str, Notification] = {}
-    for route in routes:
-        bodies.setdefault(route.record.notification_id, route.record.notification())
-    return bodies
 
 
 async def insert_outbox_records(

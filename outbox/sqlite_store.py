@@ -43,6 +43,7 @@ from outbox.records import (
     audience_from_dict,
     audience_to_dict,
 )
+from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
 from outbox.timestamps import from_micros, to_micros
 from tidings.constants import (
     ACKS,
@@ -231,7 +232,7 @@ def _stored_bodies(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, 
 
 
 def _holders(conn: sqlite3.Connection, ids: Collection[str]) -> set[tuple[str, str]]:
-    """(notification id, user) pairs already in an inbox, for notifications already stored.
+    """(user, notification id) pairs already in an inbox, for notifications already stored.
 
     A notification whose body is not stored yet is in no inbox (trim deletes a body only once
     no entry needs it), so only stored bodies need this lookup.
@@ -242,7 +243,7 @@ def _holders(conn: sqlite3.Connection, ids: Collection[str]) -> set[tuple[str, s
         f"SELECT notification_id, user_id FROM {INBOX} WHERE notification_id {_IN_JSON}",
         (_json_list(ids),),
     ).fetchall()
-    return {(row[0], row[1]) for row in rows}
+    return {(row[1], row[0]) for row in rows}
 
 
 def _heads(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, int]:
@@ -252,54 +253,6 @@ def _heads(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, int]:
         f"SELECT user_id, head FROM {COUNTERS} WHERE user_id {_IN_JSON}", (_json_list(users),)
     ).fetchall()
     return {row[0]: row[1] for row in rows}
-
-
-def _merge_bodies(
-    routes: Sequence[Route], stored: dict[str, Notification]
-) -> tuple[dict[str, Notification], list[Notification]]:
-    """The body of every routed notification id (stored first, else the first route's) and
-    the bodies still to insert."""
-    bodies = dict(stored)
-    new: list[Notification] = []
-    for route in routes:
-        notification_id = route.record.notification_id
-        if notification_id not in bodies:
-            bodies[notification_id] = route.record.notification()
-            new.append(bodies[notification_id])
-    return bodies, new
-
-
-def _plan(routes: Sequence[Route], held: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(user, notification id) to append, in route then recipient order, each pair once."""
-    seen = set(held)
-    plan: list[tuple[str, str]] = []
-    for route in routes:
-        notification_id = route.record.notification_id
-        for user in route.recipients:
-            if (notification_id, user) not in seen:
-                seen.add((notification_id, user))
-                plan.append((user, notification_id))
-    return plan
-
-
-def sequence_entries(
-    plan: Sequence[tuple[str, str]],
-    heads: dict[str, int],
-    bodies: dict[str, Notification],
-    routed_at: datetime,
-) -> tuple[list[InboxEntry], dict[str, int]]:
-    """Give each planned (user, notification id) the user's next seq, in plan order.
-
-    Pure: ``heads`` holds the stored heads (a user missing from it has 0) and is not changed.
-    Returns the entries and the new head of every user in the plan.
-    """
-    new_heads: dict[str, int] = {}
-    entries: list[InboxEntry] = []
-    for user, notification_id in plan:
-        seq = new_heads.get(user, heads.get(user, 0)) + 1
-        new_heads[user] = seq
-        entries.append(InboxEntry(user, seq, bodies[notification_id], routed_at))
-    return entries, new_heads
 
 
 def _write_routing(
@@ -342,11 +295,11 @@ def _append(
     with _write_transaction(conn):
         _check_lease(conn, owner, now_us)
         stored = _stored_bodies(conn, {route.record.notification_id for route in routes})
-        bodies, new_bodies = _merge_bodies(routes, stored)
-        plan = _plan(routes, _holders(conn, stored.keys()))
-        heads = _heads(conn, {user for user, _ in plan})
-        entries, new_heads = sequence_entries(plan, heads, bodies, now)
-        _write_routing(conn, new_bodies, entries, new_heads, routes, now_us)
+        bodies, new_bodies = batch_bodies(routes, stored)
+        held = _holders(conn, stored.keys())
+        heads = _heads(conn, {user for route in routes for user in route.recipients})
+        entries = plan_entries(routes, bodies, held, heads, now)
+        _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us)
     return entries
 
 
@@ -422,17 +375,6 @@ def _read_inbox(
         InboxEntry(user_id, row[0], _notification_from_row(row[2:]), from_micros(row[1]))
         for row in rows
     ]
-
-
-def ack_outcome(stored: int, head: int, seq: int) -> AckOutcome:
-    """What an ack of ``seq`` does given the stored ack and the user's head (pure)."""
-    if seq == stored:
-        return AckOutcome.UNCHANGED
-    if seq < stored:
-        return AckOutcome.STALE
-    if seq > head:
-        return AckOutcome.ABOVE_HEAD
-    return AckOutcome.STORED
 
 
 def _record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) -> AckOutcome:
