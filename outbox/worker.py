@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from arq.connections import RedisSettings
+from arq.constants import health_check_key_suffix
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -67,6 +68,7 @@ TRIM_INTERVAL_SECONDS = 60.0
 FLUSH_SECONDS = 2.0
 REDIS_TIMEOUT_SECONDS = 2.0
 WAKE_IDLE_SECONDS = 15.0
+HEALTH_CHECK_SECONDS = 10
 _REDIS_ERRORS = (RedisError, OSError)
 
 
@@ -258,7 +260,33 @@ def arq_worker_settings(settings: Settings, router: Router) -> dict[str, Any]:
         "ctx": {"router": router},
         "max_jobs": 4,
         "keep_result": 0,
+        # arq refreshes "<queue>:health-check" (expiring) this often; ``check_health`` reads it.
+        "health_check_interval": HEALTH_CHECK_SECONDS,
     }
+
+
+def check_health(settings: Settings) -> int:
+    """0 when a worker's arq loop refreshed its health key within the last interval, else 1.
+
+    This is what ``tidings worker --check`` prints and returns (a container healthcheck).
+    """
+    return asyncio.run(_check_health(settings.redis_url))
+
+
+async def _check_health(redis_url: str) -> int:
+    client = redis_client(redis_url)
+    try:
+        sentinel = await client.get(ARQ_QUEUE + health_check_key_suffix)
+    except _REDIS_ERRORS as error:
+        log.warning("health check failed: Redis unavailable (%s)", _describe(error))
+        return 1
+    finally:
+        await client.aclose()
+    if not sentinel:
+        log.warning("health check failed: no worker refreshed its health key")
+        return 1
+    print(sentinel.decode(errors="replace"))
+    return 0
 
 
 async def _dispose(worker: Worker) -> None:

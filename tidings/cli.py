@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="route outbox records to inboxes")
     worker.add_argument("--burst", action="store_true", help="stop when nothing is pending")
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker is alive (arq health check)"
+    )
     worker.set_defaults(handler=_worker)
 
     serve = commands.add_parser("serve", help="run the WebSocket and REST service")
@@ -72,8 +75,10 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from outbox.worker import run_worker
+    from outbox.worker import check_health, run_worker
 
+    if args.check:
+        return check_health(settings)
     run_worker(settings, burst=args.burst)
     return 0
 

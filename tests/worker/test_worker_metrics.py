@@ -11,6 +11,7 @@ import pytest
 
 from outbox.records import InboxEntry, Notification, Users
 from outbox.routing import RoutedBatch
+from outbox.worker import check_health
 from outbox.worker_metrics import WorkerMetrics
 from tests.delivery.node import emit, make_settings, running_worker
 
@@ -59,3 +60,15 @@ async def test_worker_serves_its_metrics(tmp_path: Path, redis_url: str) -> None
                 lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
             )
         assert "routing_latency_seconds_count 1.0" in text
+
+
+async def test_health_check_answers_while_a_worker_runs(
+    tmp_path: Path, redis_url: str, redis_client: object
+) -> None:
+    settings = make_settings(tmp_path, redis_url)
+    assert await asyncio.to_thread(check_health, settings) == 1  # redis_client flushed the db
+    async with running_worker(settings):
+        deadline = time.monotonic() + 10
+        while await asyncio.to_thread(check_health, settings) != 0:
+            assert time.monotonic() < deadline, "no health key from the running worker"
+            await asyncio.sleep(0.05)  # polling the health key until the arq loop writes it
