@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from api_hooks import build_record
+from delivery.metrics import DeliveryMetrics
 from migrations.sqlite import apply_sqlite
 from outbox.records import Group, Users
 from outbox.sqlite_store import SqliteStore
@@ -41,6 +42,17 @@ async def emit(path: Path, *audiences: Users | Group) -> None:
             for to in audiences
         ]
         await store.add_records(records)
+    finally:
+        await store.close()
+
+
+async def scraped_metrics(path: Path) -> str:
+    """What a delivery node's /metrics shows for this store (the same calls, no HTTP)."""
+    store = await SqliteStore.open(path)
+    try:
+        metrics = DeliveryMetrics()
+        metrics.observe_outbox(await store.lag(), datetime.now(UTC), routed_total=0)
+        return metrics.render().decode()
     finally:
         await store.close()
 
@@ -85,6 +97,7 @@ async def test_dead_record_is_listed_and_requeued(env: dict[str, str], tmp_path:
     ]
     assert [(row["event"], row["attempts"]) for row in listed] == [("cli.test", 1)]
     assert "UnknownGroup" in listed[0]["last_error"]
+    assert "outbox_dead_records 1.0" in await scraped_metrics(tmp_path / "tidings.sqlite3")
 
     assert "re-queued 1" in tidings(env, "dead", "retry", listed[0]["id"]).stdout
     env["TIDINGS_RESOLVERS"] = "tests.worker:resolvers"
