@@ -1,0 +1,495 @@
+"""``TidingsClient``: one user's notification stream over ``/ws``, contiguous and resumable.
+
+Guarantees to the application, within one client instance:
+
+- ``on_notification`` sees seqs in ascending order with no gap and no duplicate (a gap in the
+  live stream is filled over REST first; a seq at or below the last processed one is
+  dropped), except where the server says history is gone: then ``on_resync`` is called and
+  the stream continues from the server's head;
+- handlers are awaited one at a time, in frame order; a seq counts as processed once its
+  handler returned (or raised: the error goes to ``on_error`` and the stream moves on);
+- processed seqs are acknowledged cumulatively in batches and saved to the
+  :class:`~tidings_client.cursor.CursorStore` at the same moments, so a restarted client
+  resumes from the last saved seq (at-least-once across restarts: up to one batch may be
+  seen again);
+- every close code is handled as protocol v1 says (see :mod:`tidings_client.closes`).
+
+This module is the connection loop (credentials, sockets, backoff, close codes); the stream
+itself is :mod:`tidings_client.stream`, token refresh :mod:`tidings_client.refresh`.
+"""
+
+import asyncio
+import contextlib
+import random as _random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlencode
+
+import httpx
+
+from .acks import AckPolicy
+from .backoff import Backoff, BackoffPolicy
+from .closes import CLOSE_ABNORMAL, CLOSE_NORMAL, CloseDecision, Reconnect, Stop, decide_close
+from .cursor import CursorStore, MemoryCursorStore
+from .errors import TidingsClientError
+from .frames import (
+    BroadcastFrame,
+    CaughtUp,
+    ErrorFrame,
+    NotificationFrame,
+    Welcome,
+    parse_server_frame,
+)
+from .gap import Page
+from .jwt import token_expiry
+from .models import (
+    AuthReason,
+    Broadcast,
+    ClientState,
+    ClientStats,
+    Notification,
+    ResyncInfo,
+    StopInfo,
+)
+from .refresh import Refresher
+from .rest import RestApi
+from .stream import Stream
+from .transport import Connect, Transport, TransportClosed, websockets_connector
+
+type MaybeAwaitable[T] = T | Awaitable[T]
+type CredentialsCallback = Callable[[AuthReason], MaybeAwaitable[str]]
+type Handler[T] = Callable[[T], MaybeAwaitable[None]]
+
+
+@dataclass
+class _Connection:
+    """One socket and what the client knows about it."""
+
+    transport: Transport
+    since: int | None
+    token_exp: float | None
+    welcomed: bool = False
+    forced: CloseDecision | None = None  # set when we closed it: what to do next
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    refresher: Refresher | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: str
+    headers: dict[str, str]
+    token_exp: float | None
+
+
+async def _resolve[T](value: T | Awaitable[T]) -> T:
+    if isinstance(value, Awaitable):
+        return await value
+    return value
+
+
+class TidingsClient:
+    """The client. Create it, :meth:`start` it inside a running event loop, :meth:`stop` it.
+
+    ``url`` is the service's http(s) base URL; ``ws_url`` overrides the ``/ws`` URL derived
+    from it. Credentials: ``get_token(reason)`` returns the app's access token (used for REST
+    gap fills, refreshes, buying tickets, and ``auth="token"``); ``get_ticket(reason)`` returns
+    a ticket from ``POST /ws/ticket`` (by default the client buys one with ``get_token``).
+    ``auth="ticket"`` (default) keeps tokens out of URLs; ``auth="token"`` sends the token in an
+    ``Authorization: Bearer`` header. Without ``get_token`` there is no refresh (4401 at exp
+    then leads to a fresh ticket and a reconnect) and gaps are filled by reconnecting.
+
+    ``session_id`` (random by default) marks this client's own emits: notifications whose
+    ``origin_session`` equals it are acknowledged but not delivered, unless ``deliver_own``.
+    ``connect``, ``http``, ``clock``, ``sleep`` and ``random`` replace the network, wall time
+    and randomness (tests). Raises ``ValueError`` when neither callback is given or
+    ``auth="token"`` lacks ``get_token``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        get_token: CredentialsCallback | None = None,
+        get_ticket: CredentialsCallback | None = None,
+        auth: Literal["ticket", "token"] = "ticket",
+        ws_url: str | None = None,
+        device: str | None = None,
+        session_id: str | None = None,
+        deliver_own: bool = False,
+        store: CursorStore | None = None,
+        backoff: BackoffPolicy | None = None,
+        acks: AckPolicy | None = None,
+        refresh_lead: float = 60.0,
+        open_timeout: float = 15.0,
+        fill_page_size: int = 100,
+        on_notification: Handler[Notification] | None = None,
+        on_broadcast: Handler[Broadcast] | None = None,
+        on_resync: Handler[ResyncInfo] | None = None,
+        on_state_change: Callable[[ClientState, ClientState], None] | None = None,
+        on_error: Callable[[TidingsClientError], None] | None = None,
+        connect: Connect | None = None,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        if get_token is None and get_ticket is None:
+            raise ValueError("TidingsClient needs get_token or get_ticket")
+        if auth == "token" and get_token is None:
+            raise ValueError('auth="token" needs get_token')
+        self.url = url.rstrip("/")
+        self.session_id = session_id or uuid.uuid4().hex
+        self.stats = ClientStats()
+        self._get_token = get_token
+        self._get_ticket = get_ticket
+        self._auth = auth
+        self._ws_url = ws_url or _ws_base(self.url)
+        self._device = device
+        self._backoff = Backoff(backoff, random)
+        self._refresh_lead = refresh_lead
+        self._open_timeout = open_timeout
+        self._on_notification = on_notification
+        self._on_broadcast = on_broadcast
+        self._on_resync = on_resync
+        self._on_state_change = on_state_change
+        self._on_error = on_error
+        self._connect = connect or websockets_connector(open_timeout)
+        self._http = http
+        self._owns_http = http is None
+        self._clock = clock
+        self._sleep = sleep
+        self._stream = Stream(
+            store=store if store is not None else MemoryCursorStore(),
+            acks=acks,
+            session_id=self.session_id,
+            deliver_own=deliver_own,
+            deliver_notification=lambda n: self._call(self._on_notification, n),
+            deliver_resync=lambda info: self._call(self._on_resync, info),
+            report=self._report,
+            stats=self.stats,
+            clock=clock,
+            sleep=sleep,
+            fill_page_size=fill_page_size,
+        )
+        self._state = ClientState.IDLE
+        self._connection: _Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stop_info: StopInfo | None = None
+
+    # Public surface.
+
+    @property
+    def state(self) -> ClientState:
+        return self._state
+
+    @property
+    def position(self) -> int | None:
+        """The highest seq processed, or None before the first welcome."""
+        return self._stream.position
+
+    @property
+    def user_id(self) -> str | None:
+        """The stream's user (the token's ``sub``), known from the first welcome."""
+        return self._stream.user_id
+
+    def start(self) -> None:
+        """Start connecting (and reconnecting) until :meth:`stop` or a fatal close.
+
+        Idempotent while running; must be called with an event loop running.
+        """
+        if self._task is not None and not self._task.done():
+            return
+        self._stopping = False
+        self._stop_requested.clear()
+        self._stopped.clear()
+        self._stop_info = None
+        self._backoff.reset()
+        self._task = asyncio.create_task(self._run(), name="tidings-client")
+
+    async def stop(self) -> None:
+        """Acknowledge and save what was processed, close the socket (1000), stop
+        reconnecting. Returns once stopped; safe to call from a handler (then it returns at
+        once and the client stops when the handler is done)."""
+        self._stopping = True
+        self._stop_requested.set()
+        connection = self._connection
+        if connection is not None:
+            await self._stream.flush()
+            await self._abandon(connection, Stop("stopped"))
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            await task
+
+    async def wait_stopped(self) -> StopInfo:
+        """Wait until the client stops; returns why."""
+        await self._stopped.wait()
+        assert self._stop_info is not None
+        return self._stop_info
+
+    async def run(self) -> StopInfo:
+        """Start and wait until the client stops (for ``asyncio.run(client.run())``)."""
+        self.start()
+        try:
+            return await self.wait_stopped()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> "TidingsClient":
+        self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    # The connection loop.
+
+    async def _run(self) -> None:
+        self._stream.load()
+        renew_auth = False
+        info = StopInfo("stopped", None)
+        try:
+            while not self._stopping:
+                decision, code = await self._attempt(renew_auth)
+                if isinstance(decision, Stop):
+                    info = StopInfo("stopped" if self._stopping else decision.reason, code)
+                    break
+                renew_auth = decision.renew_auth
+                delay = self._backoff.next(decision.delay)
+                if delay > 0 and not self._stopping:
+                    self._set_state(ClientState.BACKOFF)
+                    await self._wait(delay)
+        finally:
+            await self._finish(info)
+
+    async def _attempt(self, renew_auth: bool) -> tuple[CloseDecision, int | None]:
+        """One connection attempt, from credentials to close: what next, and the close code."""
+        self._set_state(ClientState.CONNECTING)
+        self.stats.attempts += 1
+        try:
+            target = await self._connect_target("unauthorized" if renew_auth else "connect")
+        except Exception as error:
+            return self._credentials_failed(error), None
+        if self._stopping:
+            return Stop("stopped"), None
+        try:
+            transport = await self._connect(target.url, target.headers)
+        except Exception as error:
+            self._report(TidingsClientError("connect_failed", f"connecting failed: {error!r}"))
+            return Reconnect("backoff"), None
+        connection = _Connection(transport, self._stream.position, target.token_exp)
+        self._connection = connection
+        code = await self._serve(connection)
+        self._cancel_tasks(connection)
+        self._connection = None
+        self._stream.detach()
+        self._backoff.disconnected(self._clock())
+        if connection.forced is not None or self._stopping:
+            return connection.forced or Stop("stopped"), None
+        decision = decide_close(code)
+        fatal = isinstance(decision, Stop)
+        message = f"closed by the server with {code}"
+        self._report(TidingsClientError("closed", message, fatal=fatal, close_code=code))
+        return decision, code
+
+    def _credentials_failed(self, error: Exception) -> CloseDecision:
+        failure = (
+            error
+            if isinstance(error, TidingsClientError)
+            else TidingsClientError("auth_failed", f"a credentials callback failed: {error!r}")
+        )
+        if failure.code == "token_revoked" or failure.status == 403:
+            failure.fatal = True
+            self._report(failure)
+            return Stop("revoked")
+        self._report(failure)
+        return Reconnect("backoff", renew_auth=failure.status == 401)
+
+    async def _connect_target(self, reason: AuthReason) -> _Target:
+        params: dict[str, str] = {}
+        if self._stream.position is not None:
+            params["since"] = str(self._stream.position)
+        if self._device is not None:
+            params["device"] = self._device
+        headers: dict[str, str] = {}
+        token_exp: float | None = None
+        if self._auth == "token":
+            token = await self._token(reason)
+            token_exp = token_expiry(token)
+            headers["Authorization"] = f"Bearer {token}"
+        elif self._get_ticket is not None:
+            params["ticket"] = await _resolve(self._get_ticket(reason))
+        else:
+            token = await self._token(reason)
+            token_exp = token_expiry(token)
+            params["ticket"] = await self._rest().ticket(token)
+        query = f"?{urlencode(params)}" if params else ""
+        return _Target(self._ws_url + query, headers, token_exp)
+
+    async def _serve(self, connection: _Connection) -> int:
+        """Read and handle frames in order until the socket closes; returns the close code."""
+        self._later(connection, self._open_timeout, lambda: self._open_timed_out(connection))
+        while True:
+            try:
+                text = await connection.transport.recv()
+            except TransportClosed as closed:
+                return closed.code
+            except Exception:
+                return CLOSE_ABNORMAL
+            try:
+                await self._handle(connection, text)
+            except Exception as error:
+                self._report(TidingsClientError("bad_frame", f"handling a frame failed: {error!r}"))
+
+    async def _open_timed_out(self, connection: _Connection) -> None:
+        if not connection.welcomed:
+            await self._abandon(connection, Reconnect("backoff"))
+
+    async def _abandon(self, connection: _Connection, then: CloseDecision) -> None:
+        """Close ``connection`` ourselves; ``then`` replaces whatever its close code says."""
+        if connection.forced is None:
+            connection.forced = then
+        self._cancel_tasks(connection)
+        reason = "client stopped" if isinstance(then, Stop) else "client reconnecting"
+        with contextlib.suppress(Exception):
+            await connection.transport.close(CLOSE_NORMAL, reason)
+
+    # Frames, in order, one at a time.
+
+    async def _handle(self, connection: _Connection, text: str) -> None:
+        if connection.forced is not None or self._stopping:
+            return
+        frame = parse_server_frame(text)
+        if isinstance(frame, Welcome):
+            await self._on_welcome(connection, frame)
+        elif frame is None or not connection.welcomed:
+            return  # unknown frame types are ignored
+        elif isinstance(frame, NotificationFrame):
+            read = self._read_page if self._get_token is not None else None
+            if not await self._stream.receive(frame.notification, read):
+                await self._abandon(connection, Reconnect("immediate"))  # the server replays
+        elif isinstance(frame, CaughtUp):
+            self._set_state(ClientState.LIVE)
+        elif isinstance(frame, BroadcastFrame):
+            await self._call(self._on_broadcast, frame.broadcast)
+        elif isinstance(frame, ErrorFrame):
+            self._report(TidingsClientError(frame.code, frame.message))
+
+    async def _on_welcome(self, connection: _Connection, welcome: Welcome) -> None:
+        connection.welcomed = True
+        self.stats.connections += 1
+        self._backoff.connected(self._clock())
+        self._set_state(ClientState.SYNCING)
+        if not await self._stream.open(welcome, connection.since, connection.transport.send):
+            await self._abandon(connection, Reconnect("none"))  # another user's cursor
+            return
+        if self._get_token is not None:
+            connection.refresher = Refresher(
+                get_token=lambda: self._token("refresh"),
+                send=connection.transport.send,
+                token_exp=connection.token_exp,
+                lead=self._refresh_lead,
+                clock=self._clock,
+                sleep=self._sleep,
+                report=self._report,
+                on_sent=self._refreshed,
+            )
+            connection.refresher.start()
+
+    def _refreshed(self) -> None:
+        self.stats.refreshes += 1
+
+    async def _read_page(self, since: int, limit: int) -> Page:
+        return await self._rest().page(await self._token("fetch"), since, limit)
+
+    # Small pieces.
+
+    async def _token(self, reason: AuthReason) -> str:
+        if self._get_token is None:
+            raise TidingsClientError("auth_failed", "no get_token callback")
+        try:
+            return await _resolve(self._get_token(reason))
+        except Exception as error:
+            raise TidingsClientError("auth_failed", f"get_token failed: {error!r}") from error
+
+    def _rest(self) -> RestApi:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        return RestApi(self.url, self._http)
+
+    def _later(
+        self, connection: _Connection, delay: float, then: Callable[[], Awaitable[None]]
+    ) -> None:
+        async def later() -> None:
+            await self._sleep(delay)
+            await then()
+
+        task = asyncio.create_task(later())
+        connection.tasks.add(task)
+        task.add_done_callback(connection.tasks.discard)
+
+    def _cancel_tasks(self, connection: _Connection) -> None:
+        if connection.refresher is not None:
+            connection.refresher.cancel()
+        current = asyncio.current_task()
+        for task in list(connection.tasks):
+            if task is not current:
+                task.cancel()
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less when :meth:`stop` is called meanwhile."""
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        stopper = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeper, stopper):
+                waiter.cancel()
+            await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
+    async def _finish(self, info: StopInfo) -> None:
+        await self._stream.close()
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        self._set_state(ClientState.STOPPED)
+        self._stop_info = info
+        self._stopped.set()
+
+    def _set_state(self, state: ClientState) -> None:
+        previous = self._state
+        if previous is state:
+            return
+        self._state = state
+        if self._on_state_change is not None:
+            try:
+                self._on_state_change(state, previous)
+            except Exception as error:
+                self._report(TidingsClientError("handler_failed", f"on_state_change: {error!r}"))
+
+    async def _call[T](self, handler: Handler[T] | None, value: T) -> None:
+        if handler is None:
+            return
+        try:
+            await _resolve(handler(value))
+        except Exception as error:
+            self._report(TidingsClientError("handler_failed", f"a handler raised: {error!r}"))
+
+    def _report(self, error: TidingsClientError) -> None:
+        if self._on_error is not None:
+            with contextlib.suppress(Exception):
+                self._on_error(error)
+
+
+def _ws_base(url: str) -> str:
+    """``http(s)://host/base`` -> ``ws(s)://host/base/ws``."""
+    if url.startswith("https://"):
+        url = "wss://" + url.removeprefix("https://")
+    elif url.startswith("http://"):
+        url = "ws://" + url.removeprefix("http://")
+    return url + "/ws"
