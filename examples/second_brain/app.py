@@ -24,6 +24,8 @@ from examples.second_brain.repository import open_repository
 from tidings.settings import Settings
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
+# The JavaScript client, built (clients/js/dist is committed, so no build step is needed).
+SDK_DIR: Final = Path(__file__).resolve().parents[2] / "clients" / "js" / "dist"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.demo:
         app.include_router(api.demo_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/sdk", StaticFiles(directory=SDK_DIR), name="sdk")
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -1,9 +1,9 @@
 // The demo page: sign in as a demo user, act on the example app's API, watch the live feed.
-// Notifications come from tidings through TidingsClient, whose options mirror the JS SDK's
-// (clients/js), so importing the SDK instead changes one line. Everything shown is
+// Notifications come from tidings through its JavaScript client (clients/js, served by the
+// example app at /sdk/ from its built dist/ folder: no build step). Everything shown is
 // acknowledged; the unread count comes from GET /notifications/cursor.
 
-import { MemoryCursorStore, TidingsClient } from "/static/tidings-client.js";
+import { MemoryCursorStore, TidingsClient } from "/sdk/index.js";
 
 const DEVICE = "web";
 const CURSOR_REFRESH_MS = 2000;
@@ -199,6 +199,12 @@ function showState(clientState) {
   $("reconnect").disabled = clientState !== "stopped";
 }
 
+function startFromTheBeginning(user) {
+  const store = new MemoryCursorStore();
+  store.save({ userId: user, seq: 0 });
+  return store;
+}
+
 function startClient(user) {
   const client = new TidingsClient({
     url: window.location.origin,
@@ -206,7 +212,7 @@ function startClient(user) {
     device: DEVICE,
     sessionId: SESSION_ID,
     deliverOwn: true, // the page shows its own changes as hidden items, to keep seqs visible
-    store: new MemoryCursorStore({ userId: user, seq: 0 }), // the whole retained history
+    store: startFromTheBeginning(user), // the whole retained history
     onNotification,
     onBroadcast: (broadcast) =>
       addToFeed({
