@@ -1,0 +1,1073 @@
+"""Delivery benchmark: one tidings node against a bare ``websockets`` server, in one run.
+
+Run: ``.venv/bin/python bench/bench_delivery.py [--quick] [--runs N] [--profile DIR]
+[--shared-redis]``. Needs ``redis-server`` on PATH and 2 CPUs. A private Redis is started
+(database 11, flushed): pub/sub channels are server-wide, so on a shared server this
+benchmark's traffic on ``tidings:live`` would reach every tidings node and test subscribed
+there, and theirs would reach the node under test. ``--shared-redis`` uses
+127.0.0.1:6379 database 11 instead (flushed; a warning is printed if something else is
+subscribed to ``tidings:live``).
+
+Placement: the server under test (``tidings serve``, or ``bench/bare_server.py``) is pinned
+to CPU 0; the load generator (``bench/loadgen.py``, 1,000 WebSocket clients, one per user),
+this process (the publisher) and the private Redis are pinned to CPU 1. The three servers of
+the live phase (tidings and two bare variants) stay up together, each with its own clients
+and its own channel, and take turns within each round of runs, so that a slow spell of the
+machine hits every server rather than one. CPU used by any other process is measured and
+runs where it exceeded 10% of a CPU are marked.
+
+Traffic: live messages encoded with :func:`outbox.live.encode_live_batch`, ``BATCH``
+notifications per message, each for a different user with ~260 bytes of data holding the
+publish time, published the way the worker does (on ``LIVE_CHANNEL`` for tidings, on a
+channel of its own for each bare server). The bare server decodes them with
+``decode_live_batch`` and sends ``encode_notification`` frames, so both send the same bytes.
+The bare server runs twice: ``await`` (``await ws.send`` per frame, the baseline of the
+target) and ``write`` (``websockets.broadcast``, a synchronous write per frame without
+backpressure: a higher ceiling, and a check that the load generator keeps up).
+
+1. Live fan-out: frames delivered per second at the clients while the publisher publishes
+   as fast as the subscriber's Redis output buffer allows (kept under ``FLOW_LIMIT_BYTES``
+   so Redis never drops the subscriber), counted between 10% and 90% of the frames; then
+   publish-to-receive latency at ``RATE`` frames/s.
+2. Reconnect storm: 1,000 users with a backlog (records added to the embedded store and
+   routed by ``tidings worker --burst``) reconnect at once with ``since = head - 100``.
+3. Memory: the server's VmRSS with 0 and with 1,000 idle connections (after a warm-up of 10
+   connections), without compression and, in full mode, with clients offering
+   permessage-deflate (one throughput run then too).
+
+``--profile DIR`` adds a throughput run and a storm (neither counted) with py-spy sampling
+the tidings node, and leaves the collapsed stacks in ``DIR/live.txt`` and ``DIR/storm.txt``.
+
+Figures are the median of 3 runs (1 with ``--quick``, N with ``--runs``). Every subprocess
+is stopped at the end, on error and on Ctrl-C; a watchdog bounds the whole run (13 minutes,
+3 with ``--quick``).
+"""
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from outbox.live import encode_live_batch  # noqa: E402
+from outbox.records import InboxEntry, Notification, OutboxRecord, Users  # noqa: E402
+from outbox.sqlite_store import SqliteStore  # noqa: E402
+from tidings.constants import LIVE_CHANNEL  # noqa: E402
+
+PYTHON = sys.executable
+TIDINGS = str(Path(sys.executable).with_name("tidings"))
+SHARED_REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_DB = 11
+SERVER_CPU = 0
+CLIENT_CPU = 1
+NOFILE = 16_384
+
+USERS = 1000
+BATCH = 50  # notifications per published message
+DATA_BYTES = 260  # encoded size of each notification's data
+RATE = 2000  # frames/s for the latency runs
+FLOW_LIMIT_BYTES = 4 * 1024 * 1024  # pause publishing while a subscriber has this much queued
+PUBLISH_CHUNK = 16  # messages per pipelined round trip, between two checks of that
+SEND_QUEUE_SIZE = 100_000  # TIDINGS_SEND_QUEUE_SIZE: no 4408 while the clients lag behind
+BACKLOG = 100  # entries each user replays in the storm
+STORM_EXTRA = 20  # entries per user below the replayed ones
+TARGET_RATIO = 0.5
+DISTURBED = 0.10  # a run is marked when another process took this share of a CPU
+TARGET_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Config:
+    runs: int
+    throughput_frames: int
+    latency_seconds: int
+    deflate: bool  # one extra run with the clients offering permessage-deflate
+    profile: Path | None
+    watchdog_seconds: int
+    shared_redis: bool
+    redis_url: str = SHARED_REDIS_URL
+    redis_pids: tuple[int, ...] = ()  # a private Redis, counted with the client side
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    if args.quick:
+        cfg = Config(1, 60_000, 5, False, args.profile, 200, args.shared_redis)
+    else:
+        cfg = Config(3, 150_000, 10, True, args.profile, 780, args.shared_redis)
+    if args.runs is not None:
+        # About 30 s per round of runs; the watchdog keeps its margin.
+        cfg = dataclasses.replace(
+            cfg, runs=args.runs, watchdog_seconds=cfg.watchdog_seconds + 60 * args.runs
+        )
+    return cfg
+
+
+# --- Processes ------------------------------------------------------------------------------
+
+
+class Processes:
+    """Every subprocess started here; :meth:`stop_all` ends them (and only them)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        cpu: int | None,
+        env: dict[str, str] | None = None,
+        pipes: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        def prepare() -> None:
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipes else log,
+            stderr=log,
+            preexec_fn=prepare,
+            start_new_session=True,  # Ctrl-C reaches this process only; it stops the others
+        )
+        log.close()
+        self.running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        if process in self.running:
+            self.running.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(reversed(self.running)):
+            with contextlib.suppress(Exception):
+                self.stop(process, timeout=5.0)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times() -> dict[str, tuple[int, int]]:
+    """(busy, total) jiffies of each CPU, from /proc/stat."""
+    times = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            ticks = [int(v) for v in values]
+            times[name] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
+    return times
+
+
+def busy_share(before: dict[str, tuple[int, int]], cpu: int) -> float:
+    """How busy ``cpu`` was since ``before``, whatever ran on it."""
+    busy, total = cpu_times()[f"cpu{cpu}"]
+    busy_before, total_before = before[f"cpu{cpu}"]
+    return (busy - busy_before) / max(1, total - total_before)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+class Loadgen:
+    """``bench/loadgen.py`` on the client CPU, one JSON line per command and per answer."""
+
+    def __init__(self, processes: Processes, secret: str) -> None:
+        env = dict(os.environ, BENCH_JWT_SECRET=secret)
+        self.secret = secret
+        self.processes = processes
+        self.process = processes.start(
+            "loadgen",
+            [PYTHON, str(REPO / "bench" / "loadgen.py")],
+            cpu=CLIENT_CPU,
+            env=env,
+            pipes=True,
+        )
+
+    def call(self, within: float, /, **command: Any) -> dict[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(orjson.dumps(command) + b"\n")
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], within)
+        line = stdout.readline() if ready else b""
+        if not line:
+            tail = self.processes.log_tail("loadgen")
+            raise RuntimeError(f"load generator gave no answer to {command['cmd']}\n{tail}")
+        answer: dict[str, Any] = orjson.loads(line)
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call(30, cmd="exit")
+        self.processes.stop(self.process)
+
+
+# --- Servers under test ---------------------------------------------------------------------
+
+
+@dataclass
+class Subject:
+    """One server under test, its users (one client each) and what was measured."""
+
+    label: str
+    process: subprocess.Popen[bytes]
+    port: int
+    channel: str  # where its live messages are published
+    users: list[str]
+    rounds: int = 0  # every user has been sent seqs 1..rounds
+    connect: dict[str, Any] = field(default_factory=dict)
+    rss_idle: int = 0
+    rss_connected: int = 0
+    throughput: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
+    others: list[float] = field(default_factory=list)  # the larger share of either CPU
+    disturbed: list[str] = field(default_factory=list)
+    latency: list[tuple[float, float, float]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_connected - self.rss_idle) / USERS
+
+
+def user_names(prefix: str, count: int = USERS) -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(count)]
+
+
+def tidings_env(data_dir: Path, redis_url: str, secret: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    env.update(
+        TIDINGS_DATA_DIR=str(data_dir),
+        TIDINGS_REDIS_URL=redis_url,
+        TIDINGS_JWT_SECRET=secret,
+        TIDINGS_HOST="127.0.0.1",
+        TIDINGS_PORT=str(port),
+        TIDINGS_LOG_LEVEL="WARNING",
+        TIDINGS_SEND_QUEUE_SIZE=str(SEND_QUEUE_SIZE),
+    )
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([TIDINGS, "migrate"], cwd=REPO, env=env, check=True, capture_output=True)
+
+
+def start_tidings(
+    procs: Processes, cfg: Config, data_dir: Path, secret: str, prefix: str
+) -> Subject:
+    """``tidings serve`` on the server CPU, its store migrated, once ``/readyz`` answers."""
+    data_dir.mkdir(exist_ok=True)
+    port = free_port()
+    env = tidings_env(data_dir, cfg.redis_url, secret, port)
+    migrate(env)
+    process = procs.start("tidings-serve", [TIDINGS, "serve"], cpu=SERVER_CPU, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return Subject("tidings", process, port, LIVE_CHANNEL, user_names(prefix))
+        time.sleep(0.1)
+    raise RuntimeError("tidings serve did not get ready\n" + procs.log_tail("tidings-serve"))
+
+
+def start_bare(procs: Processes, cfg: Config, secret: str, send: str, prefix: str) -> Subject:
+    """``bench/bare_server.py`` on the server CPU, on a channel of its own."""
+    port = free_port()
+    channel = f"bench:bare-{send}"
+    env = dict(os.environ, BENCH_JWT_SECRET=secret)
+    args = [PYTHON, str(REPO / "bench" / "bare_server.py"), str(port), cfg.redis_url]
+    args += ["--send", send, "--channel", channel]
+    process = procs.start("bare-server", args, cpu=SERVER_CPU, env=env, pipes=True)
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    if not ready or process.stdout.readline().strip() != b"ready":
+        raise RuntimeError("bare server did not get ready\n" + procs.log_tail("bare-server"))
+    return Subject(f"bare ({send})", process, port, channel, user_names(prefix))
+
+
+# --- Publisher ------------------------------------------------------------------------------
+
+
+class Publisher:
+    """Publishes live batches as the worker would, each user's seqs 1, 2, 3, ..."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self.note_ids = 0
+        base = len(orjson.dumps({"t": time.monotonic_ns(), "pad": ""}))
+        self.pad = "x" * (DATA_BYTES - base)
+
+    def message(self, users: list[str], seq: int) -> bytes:
+        """One live message: one notification for each of ``users``, at ``seq``."""
+        now = datetime.now(UTC)
+        entries = []
+        stamp = time.monotonic_ns()
+        for user in users:
+            self.note_ids += 1
+            data = {"t": stamp, "pad": self.pad}
+            note = Notification(f"{self.note_ids:032x}", "bench_event", data, now)
+            entries.append(InboxEntry(user, seq, note, now))
+        return encode_live_batch(entries, ())
+
+    def rounds_of(self, subject: Subject, count: int) -> list[bytes]:
+        """``count`` rounds (one frame per user each), encoded ahead of publishing."""
+        messages = []
+        users = subject.users
+        for _ in range(count):
+            subject.rounds += 1
+            for start in range(0, len(users), BATCH):
+                messages.append(self.message(users[start : start + BATCH], subject.rounds))
+        return messages
+
+    def subscriber_backlog(self) -> int:
+        return max((int(c["omem"]) for c in self.redis.client_list(_type="pubsub")), default=0)
+
+    def publish_fast(self, channel: str, messages: list[bytes]) -> None:
+        """Publish everything at once, pausing while a subscriber lags by FLOW_LIMIT_BYTES."""
+        for start in range(0, len(messages), PUBLISH_CHUNK):
+            with self.redis.pipeline(transaction=False) as pipe:
+                for message in messages[start : start + PUBLISH_CHUNK]:
+                    pipe.publish(channel, message)
+                pipe.execute()
+            while self.subscriber_backlog() > FLOW_LIMIT_BYTES:
+                time.sleep(0.002)
+
+    def publish_paced(self, subject: Subject, rounds: int, rate: int) -> None:
+        """``rounds`` rounds at ``rate`` frames/s, on an absolute schedule, each message
+        encoded (with its publish time) right before it is published."""
+        interval = BATCH / rate
+        users = subject.users
+        started = time.monotonic()
+        sent = 0
+        for _ in range(rounds):
+            subject.rounds += 1
+            for start in range(0, len(users), BATCH):
+                delay = started + sent * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                message = self.message(users[start : start + BATCH], subject.rounds)
+                self.redis.publish(subject.channel, message)
+                sent += 1
+
+
+def frame_bytes(publisher: Publisher) -> tuple[int, int]:
+    """Sizes of one notification's data and of its frame."""
+    from delivery.frames import encode_notification
+    from outbox.live import decode_live_batch
+
+    entry = decode_live_batch(publisher.message(["u0000"], 1)).entries[0]
+    return len(orjson.dumps(entry.notification.data)), len(encode_notification(entry).encode())
+
+
+# --- Measurements ---------------------------------------------------------------------------
+
+
+def check_wait(problems: list[str], label: str, result: dict[str, Any]) -> None:
+    if result["count"] < result["expect"]:
+        problems.append(f"{label}: {result['count']} of {result['expect']} frames arrived")
+    if result["gaps"]:
+        problems.append(f"{label}: {result['gaps']} seq gaps")
+    if result["closed_by_server"]:
+        problems.append(f"{label}: {result['closed_by_server']} closed {result['closes']}")
+
+
+def connect_clients(
+    loadgen: Loadgen,
+    subject: Subject,
+    since: int | None,
+    *,
+    users: list[str] | None = None,
+    group: str | None = None,
+    deflate: bool = False,
+) -> dict[str, Any]:
+    """Connect every user (or ``users``) at once; wait for all their ``caught_up``."""
+    cpu = cpu_seconds(subject.pid)
+    result = loadgen.call(
+        300,
+        cmd="connect",
+        group=group or subject.label,
+        url=subject.url,
+        users=users or subject.users,
+        since=since,
+        deflate=deflate,
+    )
+    result["server_cpu"] = cpu_seconds(subject.pid) - cpu
+    if result["failed"]:
+        raise RuntimeError(f"{result['failed']} clients failed to connect: {result['failures']}")
+    return result
+
+
+def connect_measuring_memory(loadgen: Loadgen, subject: Subject, deflate: bool = False) -> None:
+    """RSS with 0 connections (after a 10-client warm-up) and with every user connected,
+    and how connecting every user at once went."""
+    connect_clients(loadgen, subject, 0, users=subject.users[:10], group="warm-up")
+    loadgen.call(60, cmd="close", group="warm-up")
+    time.sleep(1.0)
+    subject.rss_idle = rss_kib(subject.pid)
+    subject.connect = connect_clients(loadgen, subject, 0, deflate=deflate)
+    time.sleep(2.0)
+    subject.rss_connected = rss_kib(subject.pid)
+    say(f"  {subject.label}: {subject.kib_per_connection:.1f} KiB per idle connection")
+
+
+class CpuWatch:
+    """CPU use during a run: the server, the client side (load generator, publisher, private
+    Redis) and whatever else ran on either CPU (another process disturbing the run)."""
+
+    def __init__(self, server_pid: int, client_pids: list[int]) -> None:
+        self.pids = [server_pid, *client_pids]
+        self.started = time.monotonic()
+        self.cpus = cpu_times()
+        self.used = [cpu_seconds(pid) for pid in self.pids]
+
+    def shares(self) -> tuple[float, float, float, float]:
+        """Server share, others on the server CPU, client side share, others on its CPU."""
+        elapsed = time.monotonic() - self.started
+        now = [cpu_seconds(pid) for pid in self.pids]
+        used = [(after - before) / elapsed for after, before in zip(now, self.used, strict=True)]
+        server, client = used[0], sum(used[1:])
+        others_server = max(0.0, busy_share(self.cpus, SERVER_CPU) - server)
+        others_client = max(0.0, busy_share(self.cpus, CLIENT_CPU) - client)
+        return server, others_server, client, others_client
+
+    def note_disturbance(self, label: str, notes: list[str]) -> float:
+        """Note the run in ``notes`` when other processes took over ``DISTURBED`` of a CPU;
+        return the larger share they took."""
+        _, others_server, _, others_client = self.shares()
+        if max(others_server, others_client) > DISTURBED:
+            notes.append(
+                f"{label} (other processes: {others_server:.0%} of CPU {SERVER_CPU},"
+                f" {others_client:.0%} of CPU {CLIENT_CPU})"
+            )
+        return max(others_server, others_client)
+
+
+def client_pids(loadgen: Loadgen, cfg: Config) -> list[int]:
+    return [loadgen.process.pid, os.getpid(), *cfg.redis_pids]
+
+
+def throughput_run(
+    loadgen: Loadgen, publisher: Publisher, subject: Subject, cfg: Config, label: str
+) -> float:
+    """Publish ``cfg.throughput_frames`` as fast as the subject takes them; frames/s at the
+    clients between 10% and 90% of them."""
+    messages = publisher.rounds_of(subject, cfg.throughput_frames // len(subject.users))
+    expect = len(messages) * BATCH
+    loadgen.call(30, cmd="arm", expect=expect)
+    watch = CpuWatch(subject.pid, client_pids(loadgen, cfg))
+    publisher.publish_fast(subject.channel, messages)
+    result = loadgen.call(expect / 500 + 120, cmd="wait", timeout=expect / 500 + 60, stall=10)
+    server, others_server, client, others_client = watch.shares()
+    watch.note_disturbance(label, subject.disturbed)
+    check_wait(subject.problems, label, result)
+    window = (result["high_ns"] - result["low_ns"]) / 1e9
+    rate = (result["mark_high"] - result["mark_low"]) / window if window > 0 else 0.0
+    subject.server_cpu.append(server)
+    subject.client_cpu.append(client)
+    subject.others.append(max(others_server, others_client))
+    say(
+        f"  {label}: {rate:,.0f} frames/s (server CPU {server:.0%}, client side {client:.0%};"
+        f" other processes: {others_server:.0%} of CPU {SERVER_CPU},"
+        f" {others_client:.0%} of CPU {CLIENT_CPU})"
+    )
+    return rate
+
+
+def latency_run(
+    loadgen: Loadgen, publisher: Publisher, subject: Subject, cfg: Config, label: str
+) -> None:
+    rounds = max(1, RATE * cfg.latency_seconds // len(subject.users))
+    loadgen.call(30, cmd="arm", expect=rounds * len(subject.users))
+    watch = CpuWatch(subject.pid, client_pids(loadgen, cfg))
+    publisher.publish_paced(subject, rounds, RATE)
+    result = loadgen.call(120, cmd="wait", timeout=30, stall=5)
+    watch.note_disturbance(label, subject.disturbed)
+    check_wait(subject.problems, label, result)
+    subject.latency.append((result["p50_ms"], result["p99_ms"], result["max_ms"]))
+    say(
+        f"  {subject.label} at {RATE:,} frames/s: p50 {result['p50_ms']:.2f} ms,"
+        f" p99 {result['p99_ms']:.2f} ms"
+    )
+
+
+def rotated[T](items: list[T], run: int) -> list[T]:
+    """``items`` starting at ``run``: each run changes which server goes first."""
+    shift = run % len(items)
+    return items[shift:] + items[:shift]
+
+
+def interleaved_runs(
+    loadgen: Loadgen, publisher: Publisher, subjects: list[Subject], cfg: Config
+) -> None:
+    """Throughput then latency runs, one server after the other in each round, so that a
+    slow spell of the machine hits every server rather than one."""
+    for run in range(cfg.runs):
+        for subject in rotated(subjects, run):
+            label = f"{subject.label} run {run + 1}"
+            rate = throughput_run(loadgen, publisher, subject, cfg, label)
+            subject.throughput.append(rate)
+    timed = [subject for subject in subjects if subject.label != "bare (write)"]
+    for run in range(cfg.runs):
+        for subject in rotated(timed, run):
+            label = f"{subject.label} latency run {run + 1}"
+            latency_run(loadgen, publisher, subject, cfg, label)
+
+
+@contextlib.contextmanager
+def recording(procs: Processes, pid: int, out: Path) -> Iterator[None]:
+    """py-spy sampling ``pid`` while the block runs (collapsed stacks in ``out``)."""
+    pyspy = Path(PYTHON).with_name("py-spy")
+    if not pyspy.exists():
+        say("  py-spy not found (pip install py-spy): no profile")
+        yield
+        return
+    args = [str(pyspy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
+    args += ["--threads", "--output", str(out)]
+    recorder = procs.start("py-spy", args, cpu=CLIENT_CPU)
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            recorder.wait(30)
+        procs.stop(recorder)
+        say(f"  collapsed stacks in {out}")
+
+
+@dataclass
+class Deflate:
+    """Clients offering permessage-deflate: one throughput run and memory per server."""
+
+    throughput: dict[str, float] = field(default_factory=dict)
+    kib: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    disturbed: list[str] = field(default_factory=list)
+
+
+def live_phase(
+    procs: Processes, loadgen: Loadgen, publisher: Publisher, cfg: Config, tmp: Path
+) -> list[Subject]:
+    """The three servers up at once, each with its 1,000 clients; interleaved runs."""
+    say("live fan-out")
+    subjects = [
+        start_bare(procs, cfg, loadgen.secret, "await", "a"),
+        start_bare(procs, cfg, loadgen.secret, "write", "w"),
+        start_tidings(procs, cfg, tmp / "live", loadgen.secret, "t"),
+    ]
+    for subject in subjects:
+        connect_measuring_memory(loadgen, subject)
+    interleaved_runs(loadgen, publisher, subjects, cfg)
+    tidings = subjects[-1]
+    if cfg.profile is not None:
+        with recording(procs, tidings.pid, cfg.profile / "live.txt"):
+            throughput_run(loadgen, publisher, tidings, cfg, "profiled run (not counted)")
+    loadgen.call(60, cmd="close")
+    for subject in subjects:
+        procs.stop(subject.process)
+    return subjects
+
+
+def deflate_phase(
+    procs: Processes, loadgen: Loadgen, publisher: Publisher, cfg: Config, tmp: Path
+) -> Deflate:
+    say("clients offering permessage-deflate")
+    found = Deflate()
+    subjects = [
+        start_bare(procs, cfg, loadgen.secret, "await", "da"),
+        start_tidings(procs, cfg, tmp / "deflate", loadgen.secret, "dt"),
+    ]
+    for subject in subjects:
+        connect_measuring_memory(loadgen, subject, deflate=True)
+        found.kib[subject.label] = subject.kib_per_connection
+    for subject in subjects:
+        label = f"{subject.label} + deflate"
+        found.throughput[subject.label] = throughput_run(loadgen, publisher, subject, cfg, label)
+        found.problems += subject.problems
+        found.disturbed += subject.disturbed
+    loadgen.call(60, cmd="close")
+    for subject in subjects:
+        procs.stop(subject.process)
+    return found
+
+
+# --- Reconnect storm ------------------------------------------------------------------------
+
+
+@dataclass
+class Storm:
+    setup_add: float = 0.0
+    setup_route: float = 0.0
+    entries: int = 0
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    disturbed: list[str] = field(default_factory=list)
+
+
+def storm_record(users: tuple[str, ...], index: int, pad: str) -> OutboxRecord:
+    record_id = f"{index:032x}"
+    return OutboxRecord(
+        id=record_id,
+        notification_id=record_id,
+        event="bench_backlog",
+        data={"t": 0, "pad": pad},
+        audience=Users(users),
+        created_at=datetime.now(UTC),
+    )
+
+
+async def fill_store(path: Path, users: list[str], records: int, pad: str) -> None:
+    """``records`` records, each for every user: ``records`` entries per user once routed."""
+    store = await SqliteStore.open(path)
+    try:
+        audience = tuple(users)
+        for start in range(0, records, 10):
+            chunk = range(start, min(records, start + 10))
+            await store.add_records([storm_record(audience, i, pad) for i in chunk])
+    finally:
+        await store.close()
+
+
+async def read_heads(path: Path, users: list[str]) -> set[int]:
+    store = await SqliteStore.open(path)
+    try:
+        return {await store.head(user) for user in users}
+    finally:
+        await store.close()
+
+
+def prepare_storm(
+    procs: Processes, cfg: Config, data_dir: Path, users: list[str], pad: str, storm: Storm
+) -> int:
+    """Add the backlog's records and route them; return the head every user then has."""
+    env = tidings_env(data_dir, cfg.redis_url, "unused-" + "x" * 32, 0)
+    data_dir.mkdir(exist_ok=True)
+    migrate(env)
+    records = BACKLOG + STORM_EXTRA
+    started = time.perf_counter()
+    asyncio.run(fill_store(data_dir / "tidings.sqlite3", users, records, pad))
+    storm.setup_add = time.perf_counter() - started
+    started = time.perf_counter()
+    worker = procs.start("tidings-worker", [TIDINGS, "worker", "--burst"], cpu=None, env=env)
+    if worker.wait(300) != 0:
+        raise RuntimeError("tidings worker --burst failed\n" + procs.log_tail("tidings-worker"))
+    procs.stop(worker)
+    storm.setup_route = time.perf_counter() - started
+    heads = asyncio.run(read_heads(data_dir / "tidings.sqlite3", users))
+    if heads != {records}:
+        raise RuntimeError(f"unexpected heads after routing: {sorted(heads)[:5]}")
+    storm.entries = records * len(users)
+    return records
+
+
+def storm_run(
+    loadgen: Loadgen, subject: Subject, head: int, cfg: Config, storm: Storm, label: str
+) -> None:
+    expected = BACKLOG * len(subject.users)
+    watch = CpuWatch(subject.pid, client_pids(loadgen, cfg))
+    result = connect_clients(loadgen, subject, head - BACKLOG)
+    watch.note_disturbance(label, storm.disturbed)
+    if result["replayed"] != expected or result["gaps"]:
+        storm.problems.append(
+            f"{label}: {result['replayed']} of {expected} frames replayed,"
+            f" {result['gaps']} seq gaps"
+        )
+    say(
+        f"  {label}: all caught up in {result['seconds']:.2f} s,"
+        f" {result['replayed'] / result['seconds']:,.0f} frames/s"
+        f" (server CPU {result['server_cpu'] / result['seconds']:.0%})"
+    )
+    loadgen.call(60, cmd="close")
+    time.sleep(1.0)
+    storm.runs.append(result)
+
+
+def storm_phase(
+    procs: Processes, loadgen: Loadgen, publisher: Publisher, cfg: Config, tmp: Path
+) -> Storm:
+    say("reconnect storm")
+    storm = Storm()
+    data_dir = tmp / "storm"
+    head = prepare_storm(procs, cfg, data_dir, user_names("s"), publisher.pad, storm)
+    say(f"  setup: add records {storm.setup_add:.1f} s, route {storm.setup_route:.1f} s")
+    subject = start_tidings(procs, cfg, data_dir, loadgen.secret, "s")
+    for run in range(cfg.runs):
+        storm_run(loadgen, subject, head, cfg, storm, f"storm run {run + 1}")
+    if cfg.profile is not None:
+        with recording(procs, subject.pid, cfg.profile / "storm.txt"):
+            storm_run(loadgen, subject, head, cfg, Storm(), "profiled storm (not counted)")
+    procs.stop(subject.process)
+    return storm
+
+
+# --- Report ---------------------------------------------------------------------------------
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("model name")
+    ]
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("websockets", "uvicorn", "starlette", "redis", "hiredis", "orjson")
+    )
+    return (
+        f"machine: nproc {os.cpu_count()}, {models[0] if models else platform.processor()},"
+        f" Python {platform.python_version()}, Linux {platform.release()}\n"
+        f"packages: {versions}"
+    )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def live_row(subject: Subject, width: int) -> str:
+    runs = " ".join(
+        f"{v / 1000:.1f}k{'*' if others > DISTURBED else ''}"
+        for v, others in zip(subject.throughput, subject.others, strict=True)
+    )
+    if subject.latency:
+        p50 = median([lat[0] for lat in subject.latency])
+        p99 = median([lat[1] for lat in subject.latency])
+        worst = max(lat[2] for lat in subject.latency)
+        latency = f"{p50:>7.2f} {p99:>7.2f} {worst:>7.2f}"
+    else:
+        latency = f"{'-':>7} {'-':>7} {'-':>7}"
+    return (
+        f"{subject.label:<14} {median(subject.throughput):>9,.0f} {runs:<{width}}"
+        f" {median(subject.server_cpu):>7.0%} {median(subject.client_cpu):>7.0%}"
+        f" {max(subject.others):>7.0%} {latency}"
+    )
+
+
+def print_live(subjects: list[Subject], deflate: Deflate | None) -> None:
+    bare, bare_write, tidings = subjects
+    width = max(12, 7 * len(tidings.throughput))
+    print(f"\n1. Live fan-out: {USERS:,} clients, {BATCH} notifications per pub/sub message")
+    print(
+        f"{'server':<14} {'frames/s':>9} {'(runs)':<{width}} {'server':>7} {'clients':>7}"
+        f" {'others':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+    )
+    for subject in subjects:
+        print(live_row(subject, width))
+    ratio = median(tidings.throughput) / median(bare.throughput)
+    ceiling = median(tidings.throughput) / median(bare_write.throughput)
+    p99 = median([lat[1] for lat in tidings.latency])
+    print(
+        f"tidings / {bare.label}: {ratio:.3f} (target >= {TARGET_RATIO}):"
+        f" {verdict(ratio >= TARGET_RATIO)}; tidings / {bare_write.label}: {ceiling:.3f}"
+    )
+    print(
+        f"tidings p99 at {RATE:,} frames/s: {p99:.2f} ms (target < {TARGET_P99_MS:.0f} ms):"
+        f" {verdict(p99 < TARGET_P99_MS)}"
+    )
+    print(
+        f"server / clients: median CPU share of the server process (CPU {SERVER_CPU}) and of"
+        f" the load generator, publisher and private Redis (CPU {CLIENT_CPU}); others: the"
+        " largest share of either CPU taken by any other process in a run (* marks runs where"
+        f" it was over {DISTURBED:.0%}); p50/p99: medians of the runs' percentiles at"
+        f" {RATE:,} frames/s; max: the worst of all runs"
+    )
+    fastest = max(max(s.throughput) for s in subjects)
+    print(
+        f"load generator check: it took up to {fastest:,.0f} frames/s in these runs,"
+        f" {fastest / median(tidings.throughput):.1f}x tidings' median"
+    )
+    if deflate is not None:
+        bare_rate, rate = deflate.throughput[bare.label], deflate.throughput[tidings.label]
+        print(
+            f"clients offering permessage-deflate (as browsers do), 1 run each: {bare.label}"
+            f" {bare_rate:,.0f} frames/s, tidings {rate:,.0f} frames/s ({rate / bare_rate:.2f})"
+        )
+
+
+def print_storm(storm: Storm, subjects: list[Subject]) -> None:
+    print(f"\n2. Reconnect storm: {USERS:,} clients at once, {BACKLOG} entries each to replay")
+    print(
+        f"setup: {storm.entries:,} inbox entries ({BACKLOG + STORM_EXTRA} per user): add records"
+        f" {storm.setup_add:.1f} s, tidings worker --burst {storm.setup_route:.1f} s"
+    )
+    seconds = [run["seconds"] for run in storm.runs]
+    width = max(16, 6 * len(seconds))
+    print(
+        f"{'case':<36} {'all caught up s':>15} {'(runs)':<{width}} {'frames/s':>9}"
+        f" {'srv CPU':>7} {'client p50/p99 s':>16}"
+    )
+    rates = [run["replayed"] / run["seconds"] for run in storm.runs]
+    p50 = median([run["ttcu_p50"] for run in storm.runs])
+    p99 = median([run["ttcu_p99"] for run in storm.runs])
+    cpu = median([run["server_cpu"] / run["seconds"] for run in storm.runs])
+    runs = " ".join(f"{s:.2f}" for s in seconds)
+    print(
+        f"{'tidings, replay since head-100':<36} {median(seconds):>15.2f} {runs:<{width}}"
+        f" {median(rates):>9,.0f} {cpu:>7.0%} {p50:>7.2f}/{p99:<8.2f}"
+    )
+    for subject in (subjects[2], subjects[0]):
+        label = f"{subject.label}, connect only, no replay"
+        c = subject.connect
+        print(
+            f"{label:<36} {c['seconds']:>15.2f} {'1 run':<{width}} {'-':>9}"
+            f" {c['server_cpu'] / c['seconds']:>7.0%} {c['ttcu_p50']:>7.2f}/{c['ttcu_p99']:<8.2f}"
+        )
+
+
+def print_memory(subjects: list[Subject], deflate: Deflate | None) -> None:
+    print(f"\n3. Memory: server VmRSS with 0 and {USERS:,} idle connections")
+    print(
+        f"{'server':<14} {'0 conns KiB':>12} {'1,000 KiB':>10} {'KiB/conn':>9}"
+        f" {'with deflate KiB/conn':>22}"
+    )
+    for subject in subjects:
+        kib = deflate.kib.get(subject.label) if deflate else None
+        print(
+            f"{subject.label:<14} {subject.rss_idle:>12,} {subject.rss_connected:>10,}"
+            f" {subject.kib_per_connection:>9.1f} {f'{kib:.1f}' if kib else '-':>22}"
+        )
+
+
+def print_report(
+    header: list[str],
+    subjects: list[Subject],
+    deflate: Deflate | None,
+    storm: Storm,
+    elapsed: float,
+) -> None:
+    print("\n".join(header))
+    print_live(subjects, deflate)
+    print_storm(storm, subjects)
+    print_memory(subjects, deflate)
+    problems = [p for s in subjects for p in s.problems] + storm.problems
+    problems += deflate.problems if deflate else []
+    clean = "none (every frame arrived, in seq order, no connection closed by a server)"
+    print("\nproblems: " + ("; ".join(problems) if problems else clean))
+    disturbed = [d for s in subjects for d in s.disturbed] + storm.disturbed
+    disturbed += deflate.disturbed if deflate else []
+    print(
+        f"runs disturbed by other processes (over {DISTURBED:.0%} of a CPU): "
+        + ("; ".join(disturbed) if disturbed else "none")
+    )
+    print(f"total time: {elapsed:.0f} s")
+
+
+# --- Main -----------------------------------------------------------------------------------
+
+
+def check_machine() -> None:
+    if not {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0):
+        raise SystemExit("bench_delivery needs CPUs 0 and 1 (server on one, clients on the other)")
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < NOFILE:
+        raise SystemExit(f"RLIMIT_NOFILE hard limit {hard} < {NOFILE}: raise it (ulimit -Hn)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, hard))
+    os.sched_setaffinity(0, {CLIENT_CPU})
+
+
+def start_redis(procs: Processes) -> tuple[str, int]:
+    """A private redis-server on the client CPU (pub/sub channels are server-wide: the
+    traffic of this benchmark on ``LIVE_CHANNEL`` would reach every tidings node and test
+    subscribed on a shared server, and theirs would reach the node under test)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("redis-server is not on PATH: install it, or pass --shared-redis")
+    port = free_port()
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    args += ["no", "--databases", "16"]
+    process = procs.start("redis", args, cpu=CLIENT_CPU)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                tail = procs.log_tail("redis")
+                raise RuntimeError("redis-server did not start\n" + tail) from None
+            time.sleep(0.05)
+    client.close()
+    return f"redis://127.0.0.1:{port}/{REDIS_DB}", process.pid
+
+
+def prepare_redis(client: redis.Redis, cfg: Config) -> str:
+    client.flushdb()
+    [(_, subscribers)] = client.pubsub_numsub(LIVE_CHANNEL)
+    version = client.info("server")["redis_version"]
+    where = cfg.redis_url.rsplit("/", 1)[0].removeprefix("redis://")
+    if cfg.shared_redis:
+        note = f"Redis {version} on {where} db {REDIS_DB} (flushed, shared, not pinned)"
+    else:
+        note = f"Redis {version}, private, on {where} db {REDIS_DB}, pinned to CPU {CLIENT_CPU}"
+    if subscribers:
+        note += f"; WARNING: {subscribers} other subscriber(s) on {LIVE_CHANNEL}"
+    return note
+
+
+@contextlib.contextmanager
+def watchdog(seconds: int) -> Iterator[None]:
+    def expire(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"bench_delivery took more than {seconds} s")
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, expire)
+    # SIGINT too: a shell starts background jobs with it ignored, and Python then keeps that.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+
+
+def run(cfg: Config, procs: Processes, tmp: Path) -> None:
+    started = time.monotonic()
+    if not cfg.shared_redis:
+        url, pid = start_redis(procs)
+        cfg = dataclasses.replace(cfg, redis_url=url, redis_pids=(pid,))
+    client = redis.Redis.from_url(cfg.redis_url)
+    publisher = Publisher(client)
+    data, frame = frame_bytes(publisher)
+    runs = "--quick, 1 run each" if cfg.runs == 1 else f"median of {cfg.runs} runs"
+    header = [
+        f"tidings delivery benchmark, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} ({runs})",
+        machine(),
+        prepare_redis(client, cfg),
+        f"placement: server on CPU {SERVER_CPU}; load generator (1 process), publisher"
+        f"{'' if cfg.shared_redis else ' and Redis'} on CPU {CLIENT_CPU}; the three servers"
+        " stay up together, each with its own clients and channel, and take turns in each"
+        " round",
+        f"traffic: {data}-byte data, {frame}-byte frames, clients without compression unless"
+        f" said; tidings with TIDINGS_SEND_QUEUE_SIZE={SEND_QUEUE_SIZE}",
+    ]
+    loadgen = Loadgen(procs, os.urandom(24).hex())
+    try:
+        subjects = live_phase(procs, loadgen, publisher, cfg, tmp)
+        deflate = deflate_phase(procs, loadgen, publisher, cfg, tmp) if cfg.deflate else None
+        storm = storm_phase(procs, loadgen, publisher, cfg, tmp)
+    finally:
+        loadgen.close()
+        client.close()
+    print_report(header, subjects, deflate, storm, time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 run of each, shorter runs")
+    parser.add_argument(
+        "--runs", type=int, choices=range(1, 10), metavar="N", help="runs of each (default 3)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="directory for py-spy stacks of the tidings node"
+    )
+    parser.add_argument(
+        "--shared-redis",
+        action="store_true",
+        help=f"use {SHARED_REDIS_URL} rather than a private redis-server",
+    )
+    cfg = config_from(parser.parse_args())
+    check_machine()
+    if cfg.profile is not None:
+        cfg.profile.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-") as name:
+        tmp = Path(name)
+        procs = Processes(tmp)
+        try:
+            with watchdog(cfg.watchdog_seconds):
+                run(cfg, procs, tmp)
+        except (KeyboardInterrupt, TimeoutError, RuntimeError) as error:
+            print(f"bench_delivery stopped: {type(error).__name__}: {error}", file=sys.stderr)
+            for log in ("tidings-serve", "bare-server", "loadgen"):
+                tail = procs.log_tail(log, 10)
+                if tail:
+                    print(f"--- {log} log ---\n{tail}", file=sys.stderr)
+            raise SystemExit(1) from None
+        finally:
+            procs.stop_all()
+
+
+if __name__ == "__main__":
+    main()
