@@ -168,7 +168,7 @@ class Connection:
                 await self._websocket.send_text(text)
             finally:
                 self._socket_stalled = False
-            metrics.frames_sent.labels(_frame_type(text)).inc()
+            metrics.count_frame(_frame_type(text))
 
     async def _read_frames(self) -> None:
         while True:

@@ -3,13 +3,19 @@
 Outbox figures are read from the store at scrape time, so they are right whatever process
 routes; ``notifications_routed_total`` is the count the workers add to Redis after each
 routed batch (one INCRBY per batch), so it sums every worker.
+
+Per-frame metrics are on the hot path (a node writes tens of thousands of frames a second),
+so they avoid prometheus_client's per-call locks and label lookups: latency histograms are
+plain bucket counts in the event loop's thread, folded into the exposition at scrape time,
+and frame counters bind their label children once.
 """
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from outbox.records import LagFigures
@@ -29,6 +35,34 @@ class _RoutedCounter(Collector):
             "Inbox entries created by all workers (a counter kept in Redis)",
             value=self.value,
         )
+
+
+class LoopHistogram(Collector):
+    """A histogram observed from one thread only (the event loop's), without locks.
+
+    Exposed like a ``prometheus_client.Histogram``: ``<name>_bucket``, ``_count``, ``_sum``.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = buckets
+        self._counts = [0] * (len(buckets) + 1)  # the last one is +Inf
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count one observation (``le`` bounds are inclusive, as in Prometheus)."""
+        self._counts[bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self._bounds, float("inf")), self._counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        family = HistogramMetricFamily(self._name, self._documentation)
+        family.add_metric([], buckets=buckets, sum_value=self._sum)
+        yield family
 
 
 class DeliveryMetrics:
@@ -55,24 +89,30 @@ class DeliveryMetrics:
         self.closes = Counter(
             "ws_closes", "WebSocket connections closed, by close code", ["code"], registry=registry
         )
-        self.delivery_latency = Histogram(
-            "delivery_latency_seconds",
-            "Commit (emit) to notification frame written",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.delivery_latency = self._histogram(
+            "delivery_latency_seconds", "Commit (emit) to notification frame written"
         )
-        self.routed_to_written = Histogram(
+        self.routed_to_written = self._histogram(
             "routed_to_written_seconds",
             "Routed into the inbox to notification frame written (live frames)",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.written_to_acked = Histogram(
+        self.written_to_acked = self._histogram(
             "written_to_acked_seconds",
             "Notification frame written to acknowledged by the client (live frames)",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
+        self._frame_counters: dict[str, Counter] = {}
+
+    def _histogram(self, name: str, documentation: str) -> LoopHistogram:
+        histogram = LoopHistogram(name, documentation, LATENCY_BUCKETS)
+        self.registry.register(histogram)
+        return histogram
+
+    def count_frame(self, frame_type: str) -> None:
+        """Count one frame written, by type (the label child is looked up once per type)."""
+        counter = self._frame_counters.get(frame_type)
+        if counter is None:
+            counter = self._frame_counters[frame_type] = self.frames_sent.labels(frame_type)
+        counter.inc()
 
     def observe_outbox(self, figures: LagFigures, now: datetime, routed_total: int) -> None:
         """Set the outbox gauges from the store's figures, just before a scrape."""
