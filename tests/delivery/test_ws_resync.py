@@ -6,15 +6,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.delivery.helpers import (
-    StreamClient,
-    emit_routed,
-    for_user,
-    private_redis,
-    unique,
-    wait_ready,
-)
+from tests.delivery.helpers import StreamClient, emit_routed, for_user, unique, wait_ready
 from tests.delivery.node import make_settings, running_node, token
+from tests.services import private_redis
 
 
 async def test_entries_routed_while_redis_was_down_arrive_after_it_returns(

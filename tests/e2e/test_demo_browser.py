@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from typing import Any
 import pytest
 import redis
 
+from tests.services import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 E2E = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,13 +30,6 @@ REDIS_URL = os.environ.get("TIDINGS_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
 STARTUP_SECONDS = 20.0
 SCRIPT_SECONDS = 45.0
 STOP_SECONDS = 15.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _tools() -> tuple[str, str]:
@@ -107,7 +101,7 @@ def test_two_users_see_transfers_live_and_after_reconnecting(tmp_path: Path) -> 
     finally:
         client.close()
     SCREENSHOT.unlink(missing_ok=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "demo.log"
     with log.open("wb") as output:

@@ -6,23 +6,19 @@ and :func:`emitter_main`. Subprocesses are configured through ``TIDINGS_*`` vari
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
-
-import redis as sync_redis
 
 from outbox.live import wake
 from outbox.records import (
@@ -183,60 +179,6 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> 
         except subprocess.TimeoutExpired:
             process.kill()
     return process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class PrivateRedis:
-    """A ``redis-server`` of the test's own, which the test may stop and start again."""
-
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = sync_redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(sync_redis.ConnectionError):
-                if client.ping():
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # --- Checking the streams ------------------------------------------------------------------

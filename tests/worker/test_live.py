@@ -17,7 +17,8 @@ from outbox.live import (
     wake,
 )
 from outbox.records import InboxEntry, Notification
-from tests.worker import PrivateRedis, free_port, private_redis, wait_until
+from tests.services import PrivateRedis, free_port, private_redis
+from tests.worker import wait_until
 from tidings.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY, WAKE_CHANNEL
 
 T0 = datetime(2031, 5, 17, 8, 30, 15, 123457, tzinfo=UTC)

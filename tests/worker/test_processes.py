@@ -26,12 +26,11 @@ from outbox.records import Users
 from outbox.store import OutboxStore
 from outbox.stores import open_store
 from tests.mongo_server import MongoEndpoint
+from tests.services import PrivateRedis, private_redis
 from tests.worker import (
-    PrivateRedis,
     check_streams,
     make_record,
     nothing_pending,
-    private_redis,
     read_committed,
     spawn,
     stop_process,

@@ -30,14 +30,8 @@ from outbox.worker import (
     serve,
     supervise_arq,
 )
-from tests.worker import (
-    PrivateRedis,
-    free_port,
-    make_record,
-    nothing_pending,
-    private_redis,
-    wait_until,
-)
+from tests.services import PrivateRedis, free_port, private_redis
+from tests.worker import make_record, nothing_pending, wait_until
 from tests.worker import resolvers as team_resolvers
 from tidings.constants import ARQ_QUEUE, LIVE_CHANNEL, ROUTE_JOB, ROUTED_COUNTER_KEY, WAKE_CHANNEL
 from tidings.settings import Settings, load_settings

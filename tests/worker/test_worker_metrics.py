@@ -1,7 +1,6 @@
 """The worker's own /metrics: routed counts and commit-to-routed latency."""
 
 import asyncio
-import socket
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from outbox.routing import RoutedBatch
 from outbox.worker import check_health
 from outbox.worker_metrics import WorkerMetrics
 from tests.delivery.node import emit, make_settings, running_worker
+from tests.services import free_port
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -37,13 +37,6 @@ def test_observe_counts_a_round_and_its_latency_once_per_notification() -> None:
     assert sample(metrics, "worker_record_failures_total") == 3
     assert sample(metrics, "routing_latency_seconds_count") == 2
     assert sample(metrics, "routing_latency_seconds_sum") == pytest.approx(2.03)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def test_worker_serves_its_metrics(tmp_path: Path, redis_url: str) -> None:
