@@ -65,19 +65,12 @@ async def tidings_running(
     try:
         yield services
     finally:
-        await _close_connections(hub)
+        await hub.close_all(SHUTDOWN_GRACE_SECONDS)
         presence.cancel()
         await asyncio.gather(presence, return_exceptions=True)
         await hub.stop()
         await redis.aclose()
         await store.close()
-
-
-async def _close_connections(hub: LiveHub) -> None:
-    hub.shut_down_all()
-    deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
-    while hub.connection_count and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.01)  # connections unregister as their close completes
 
 
 def create_app(settings: Settings, *, revocation_check: RevocationCheck | None = None) -> FastAPI:

@@ -81,10 +81,14 @@ class LiveHub:
         """How many listeners this node holds in all."""
         return sum(len(listeners) for listeners in self._listeners.values())
 
-    def shut_down_all(self) -> None:
-        """Ask every listener to close (1001, server going away)."""
+    async def close_all(self, grace_seconds: float) -> None:
+        """Ask every listener to close (1001, server going away) and wait, at most
+        ``grace_seconds``, until all have unregistered."""
         for listener in self._all_listeners():
             listener.shut_down()
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while self.connection_count and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # each connection unregisters once its 1001 is sent
 
     async def start(self) -> None:
         """Subscribe in the background; returns at once (the hub retries until Redis is up)."""

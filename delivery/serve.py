@@ -1,25 +1,22 @@
 """``tidings serve``: the delivery service under uvicorn, with tokens kept out of its logs.
 
 uvicorn closes open WebSockets with 1012 when it stops; the contract says 1001, so the server
-first closes every connection itself (``hub.shut_down_all``) and only then lets uvicorn
+first closes every connection itself (``hub.close_all``) and only then lets uvicorn
 finish. Head-size limits and slow-client handling live in :mod:`delivery.transport`.
 """
 
-import asyncio
 import signal
 import socket
 
 import uvicorn
 from fastapi import FastAPI
 
-from delivery.app import create_app
+from delivery.app import SHUTDOWN_GRACE_SECONDS, create_app
 from delivery.auth import RevocationCheck
 from delivery.redaction import install_log_redaction
 from delivery.transport import MAX_HEADER_BYTES, LimitedWebSocketProtocol, RequestHeadLimit
 from tidings.logs import logging_config
 from tidings.settings import Settings
-
-GRACE_SECONDS = 5.0
 
 
 class _Server(uvicorn.Server):
@@ -30,10 +27,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         services = getattr(self._tidings_app.state, "tidings", None)
         if services is not None:
-            services.hub.shut_down_all()
-            deadline = asyncio.get_running_loop().time() + GRACE_SECONDS
-            while services.hub.connection_count and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)  # each connection unregisters once its 1001 is sent
+            await services.hub.close_all(SHUTDOWN_GRACE_SECONDS)
         await super().shutdown(sockets)
 
 
@@ -61,7 +55,7 @@ def build_server(
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_interval_seconds,
         log_config=logging_config(settings),
-        timeout_graceful_shutdown=int(GRACE_SECONDS) + 1,
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS) + 1,
         proxy_headers=False,
     )
     # uvicorn.Config has just configured logging: filter its loggers themselves too, so that
