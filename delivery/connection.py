@@ -93,7 +93,6 @@ class Connection:
         """Serve until the session closes or the client goes away; always unregisters."""
         hub = self._node.hub
         hub.add(self)  # before reading the head: nothing committed later can be missed
-        self._node.metrics.connections.inc()
         try:
             head = await self._node.store.head(self.user_id)
             acked = await self._node.store.acked(self.user_id, self._session.device)
@@ -104,7 +103,6 @@ class Connection:
             self._apply(self._session.close(CLOSE_INTERNAL_ERROR, "store unavailable"))
         finally:
             hub.remove(self)
-            self._node.metrics.connections.dec()
         await self._close_socket()
 
     async def _serve(self) -> None:

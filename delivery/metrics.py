@@ -82,7 +82,11 @@ class DeliveryMetrics:
         self.dead = Gauge("outbox_dead_records", "Outbox records that gave up", registry=registry)
         self.routed = _RoutedCounter()
         registry.register(self.routed)
-        self.connections = Gauge("ws_connections", "Open WebSocket connections", registry=registry)
+        self.connections = Gauge(
+            "ws_connections",
+            "Open WebSocket connections (the hub's count, set at scrape)",
+            registry=registry,
+        )
         self.frames_sent = Counter(
             "ws_frames_sent", "Frames written to WebSocket clients", ["type"], registry=registry
         )
