@@ -2,17 +2,15 @@
 
 uvicorn logs each request line, query string included, and browsers can only send a JWT
 to ``/ws`` in the query string; :class:`RedactingFilter` masks such credentials before any
-handler formats the record. Use :func:`uvicorn_log_config` when starting uvicorn, and
-:func:`install_log_redaction` once logging is configured.
+handler formats the record. Every command's logging configuration
+(``tidings.logs.logging_config``, also given to uvicorn) puts it on its handler, and
+:func:`install_log_redaction` adds it to the server loggers themselves.
 """
 
-import copy
 import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
-
-from uvicorn.config import LOGGING_CONFIG
 
 REDACTED: Final = "[redacted]"
 SECRET_PARAMETERS: Final = ("access_token", "token", "ticket")
@@ -153,20 +151,8 @@ def install_log_redaction() -> None:
     """Attach a :class:`RedactingFilter` to the server loggers and handlers, once each.
 
     Call it after logging is configured: handlers created later (a new ``dictConfig``) are
-    not covered, which is what :func:`uvicorn_log_config` is for.
+    not covered; ``tidings.logs.logging_config`` filters its own handler.
     """
     redacting_filter = RedactingFilter()
     for target in _targets():
         _attach(target, redacting_filter)
-
-
-def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's default ``log_config`` with a :class:`RedactingFilter` on every handler.
-
-    Pass it as ``uvicorn.run(..., log_config=uvicorn_log_config())``.
-    """
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})[_FILTER_NAME] = {"()": RedactingFilter}
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append(_FILTER_NAME)
-    return config

@@ -2,9 +2,6 @@
 
 import io
 import logging
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,6 @@ from delivery.redaction import (
     RedactingFilter,
     install_log_redaction,
     redact,
-    uvicorn_log_config,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -156,46 +152,3 @@ def test_install_log_redaction_covers_root_handlers(restored_logging: logging.Ha
     logging.getLogger("websockets.server").error("opening /ws?token=abc.def.ghi")
 
     assert stream.getvalue() == "opening /ws?token=[redacted]\n"
-
-
-def test_uvicorn_log_config_redacts_uvicorn_output() -> None:
-    """dictConfig changes global logging, so it runs in a child interpreter."""
-    script = textwrap.dedent(
-        """
-        import logging, logging.config
-        from delivery.redaction import uvicorn_log_config
-        logging.config.dictConfig(uvicorn_log_config())
-        logging.getLogger("uvicorn.access").info(
-            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/ws?token=abc.def.ghi&since=3",
-            "1.1", 101,
-        )
-        logging.getLogger("uvicorn.error").info(
-            '%s - "WebSocket %s" [accepted]', "127.0.0.1:1", "/ws?since=1&ticket=XYZ"
-        )
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-
-    output = result.stdout + result.stderr
-    assert "abc.def.ghi" not in output
-    assert "XYZ" not in output
-    assert "/ws?token=[redacted]&since=3" in result.stdout
-    assert "/ws?since=1&ticket=[redacted]" in result.stderr
-
-
-def test_uvicorn_log_config_does_not_alter_uvicorn_defaults() -> None:
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = uvicorn_log_config()
-
-    assert "filters" not in LOGGING_CONFIG["handlers"]["access"]
-    assert config["handlers"]["access"]["filters"] == ["redact_tokens"]
-    assert config["handlers"]["default"]["filters"] == ["redact_tokens"]
-    assert config["formatters"] == LOGGING_CONFIG["formatters"]
