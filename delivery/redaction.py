@@ -22,7 +22,6 @@ LOGGER_NAMES: Final = (
     "websockets.server",
     "websockets.client",
 )
-_FILTER_NAME: Final = "redact_tokens"
 # uvicorn's access records: its AccessFormatter reads these five arguments by position.
 _ACCESS_FORMAT: Final = '%s - "%s %s HTTP/%s" %d'
 
