@@ -39,7 +39,8 @@ from outbox.resolvers import Resolvers  # noqa: E402
 from outbox.routing import route_once  # noqa: E402
 from outbox.sqlite_store import SqliteStore  # noqa: E402
 from outbox.worker import serve  # noqa: E402
-from tests.worker import clean_env, private_redis  # noqa: E402
+from tests.services import private_redis  # noqa: E402
+from tests.worker import clean_env  # noqa: E402
 from tidings.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
 from tidings.settings import Settings, load_settings  # noqa: E402
 
