@@ -44,6 +44,7 @@ from outbox.records import (
     audience_to_dict,
 )
 from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
+from outbox.sqlite_checkpointer import SAFETY_NET_PAGES, WalCheckpointer
 from outbox.timestamps import from_micros, to_micros
 from tidings.constants import (
     ACKS,
@@ -425,6 +426,7 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
             f"the tidings store at {path} is at schema version {version}, "
             f"this code needs {LATEST_SQLITE_VERSION}: {advice}"
         )
+    conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES}")  # see the checkpointer
     return conn
 
 
@@ -439,12 +441,21 @@ class SqliteStore:
     """The storage port on one SQLite file (see the module docstring for the guarantees).
 
     Build it with :meth:`open`; calls run one at a time, in call order, on the store's thread.
+    Its write-ahead log is checkpointed by a :class:`WalCheckpointer` of its own, off that
+    thread.
     """
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        """Wrap ``conn``, which must have been opened on ``executor``'s only thread."""
+    def __init__(
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, checkpointer: WalCheckpointer
+    ) -> None:
+        """Wrap ``conn``, which must have been opened on ``executor``'s only thread.
+
+        Must be called inside a running event loop: it starts ``checkpointer``'s task.
+        """
         self._conn = conn
         self._executor = executor
+        self.checkpointer = checkpointer
+        self._checkpointing = asyncio.create_task(checkpointer.run(), name="sqlite-checkpoints")
         self._closed = False
 
     @classmethod
@@ -463,7 +474,7 @@ class SqliteStore:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(conn, executor)
+        return cls(conn, executor, WalCheckpointer(path))
 
     async def _run[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
@@ -471,13 +482,23 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _translated, operation, self._conn)
 
+    async def _write[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write ``operation`` (its own transaction), then let the log be checkpointed."""
+        try:
+            return await self._run(operation)
+        finally:
+            self.checkpointer.wrote()
+
     async def close(self) -> None:
         """Close the connection after calls already made; later calls raise ``StoreError``."""
         if self._closed:
             return
         self._closed = True
+        self._checkpointing.cancel()
+        await asyncio.gather(self._checkpointing, return_exceptions=True)
         loop = asyncio.get_running_loop()
         try:
+            await self.checkpointer.close()
             await loop.run_in_executor(self._executor, self._conn.close)
         finally:
             self._executor.shutdown(wait=True)
@@ -488,27 +509,27 @@ class SqliteStore:
 
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:
         """Write ``records`` as pending in one transaction; an id already stored is skipped."""
-        await self._run(lambda conn: _add(conn, records))
+        await self._write(lambda conn: _add(conn, records))
 
     async def claim_batch(
         self, owner: str, now: datetime, lease_seconds: float, limit: int
     ) -> list[OutboxRecord]:
         """See the port. Lease and read happen in one write transaction; order is position."""
-        return await self._run(lambda conn: _claim(conn, owner, now, lease_seconds, limit))
+        return await self._write(lambda conn: _claim(conn, owner, now, lease_seconds, limit))
 
     async def append_to_inbox(
         self, owner: str, now: datetime, routes: Sequence[Route]
     ) -> list[InboxEntry]:
         """See the port. The entries come back in route order, hence seq order per user."""
-        return await self._run(lambda conn: _append(conn, owner, now, routes))
+        return await self._write(lambda conn: _append(conn, owner, now, routes))
 
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
         """See the port. A record already routed is left as it is."""
-        await self._run(lambda conn: _record_failure(conn, record_id, error, retry_at))
+        await self._write(lambda conn: _record_failure(conn, record_id, error, retry_at))
 
     async def release_lease(self, owner: str) -> None:
         """See the port."""
-        await self._run(lambda conn: _release(conn, owner))
+        await self._write(lambda conn: _release(conn, owner))
 
     async def list_dead(self, limit: int) -> list[OutboxRecord]:
         """Dead records in position (commit) order."""
@@ -517,7 +538,7 @@ class SqliteStore:
     async def requeue_dead(self, record_ids: Sequence[str] | None, now: datetime) -> int:
         """See the port. Re-queued records are due at once (``next_attempt_at`` cleared), so
         ``now`` is not needed here; ``last_error`` is kept for the record's history."""
-        return await self._run(lambda conn: _requeue(conn, record_ids))
+        return await self._write(lambda conn: _requeue(conn, record_ids))
 
     async def lag(self) -> LagFigures:
         """See the port; read in one statement, so the figures are consistent."""
@@ -537,8 +558,8 @@ class SqliteStore:
 
     async def record_ack(self, user_id: str, device: str, seq: int) -> AckOutcome:
         """See the port; decided and written in one ``BEGIN IMMEDIATE`` transaction."""
-        return await self._run(lambda conn: _record_ack(conn, user_id, device, seq))
+        return await self._write(lambda conn: _record_ack(conn, user_id, device, seq))
 
     async def trim(self, before: datetime) -> int:
         """See the port. Also deletes routed outbox records created before ``before``."""
-        return await self._run(lambda conn: _trim(conn, before))
+        return await self._write(lambda conn: _trim(conn, before))

@@ -7,6 +7,7 @@ insert on the caller's connection, two processes' stores on one file, and error 
 
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from migrations.sqlite import (
 from outbox.records import OutboxRecord, Route, Users, new_record_id
 from outbox.sqlite_store import SqliteStore, insert_outbox_records
 from outbox.timestamps import from_micros, to_micros
+from tests.worker import wait_until
 from tidings.constants import MIGRATIONS, OUTBOX
 from tidings.errors import (
     ConfigurationError,
@@ -323,6 +325,31 @@ async def test_an_expired_lease_is_lost_even_when_nobody_took_it(opened: SqliteS
 
     just_before = expiry - timedelta(microseconds=1)
     assert len(await opened.append_to_inbox("a", just_before, [Route(records[0], ("alice",))])) == 1
+
+
+def wal_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def test_the_log_is_checkpointed_in_the_background_and_stays_small(
+    opened: SqliteStore, migrated: Path
+) -> None:
+    # Writers never checkpoint before the log reaches the safety net (40 MB), so a log kept
+    # small by these writes is the background checkpointer's work.
+    big = {"text": "x" * 2000}
+    batches, per_batch = 20, 100
+    for _ in range(batches):
+        done = opened.checkpointer.checkpoints
+        await opened.add_records([replace(record(), data=big) for _ in range(per_batch)])
+
+        async def checkpointed(done: int = done) -> bool:
+            return opened.checkpointer.checkpoints > done
+
+        await wait_until(checkpointed, timeout=10)
+
+    written = batches * per_batch * len(big["text"])
+    assert wal_bytes(migrated) < written / 4
 
 
 async def test_adding_a_record_again_is_a_no_op(opened: SqliteStore, migrated: Path) -> None:
