@@ -88,8 +88,15 @@ async def _initial_schema(database: Database) -> None:
     )
 
 
+async def _routed_leave_the_outbox(database: Database) -> None:
+    # Version 1 kept routed records with status "routed" for good; from version 2 routing
+    # deletes them, so the records version 1 left routed go too. Safe to run again.
+    await database[OUTBOX].delete_many({"status": "routed"})
+
+
 MONGO_MIGRATIONS: tuple[MongoMigration, ...] = (
     MongoMigration(1, "initial collections and indexes", _initial_schema),
+    MongoMigration(2, "routed records leave the outbox", _routed_leave_the_outbox),
 )
 LATEST_MONGO_VERSION = MONGO_MIGRATIONS[-1].version
 

@@ -8,8 +8,8 @@ Claim order (G4) in this store is the outbox's ``position`` column, an ``INTEGER
 AUTOINCREMENT``. SQLite serializes writers: a transaction holds the single write lock from its
 first write until it commits or rolls back. So a transaction that began after another one
 committed takes its positions after it, and positions are handed out in commit order.
-``AUTOINCREMENT`` (rather than a plain rowid) keeps positions from being reused after trim
-deletes the newest routed records.
+``AUTOINCREMENT`` (rather than a plain rowid) keeps positions from being reused after routing
+deletes the newest records.
 
 Times are integers: microseconds since the epoch, UTC, so round trips are exact. JSON columns
 (``data``, ``audience``) hold JSON text.
@@ -73,7 +73,7 @@ _INITIAL: Final = (
     )""",
     # Serves the claim: equality on status, then position order, due time read from the index.
     f"CREATE INDEX {OUTBOX}_claim ON {OUTBOX} (status, position, next_attempt_at)",
-    # Serves lag (oldest pending) and trim (old routed records).
+    # Serves lag (pending and dead counts, oldest pending) and the dead listing.
     f"CREATE INDEX {OUTBOX}_status_created ON {OUTBOX} (status, created_at)",
     f"""CREATE TABLE {NOTIFICATIONS} (
         id TEXT PRIMARY KEY,
@@ -111,7 +111,14 @@ _INITIAL: Final = (
     )""",
 )
 
-SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (Migration(1, "initial schema", _INITIAL),)
+# Version 1 kept routed records with status 'routed' until trim; from version 2 routing
+# deletes them, so the records version 1 left routed go too.
+_ROUTED_LEAVE_THE_OUTBOX: Final = (f"DELETE FROM {OUTBOX} WHERE status = 'routed'",)
+
+SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(1, "initial schema", _INITIAL),
+    Migration(2, "routed records leave the outbox", _ROUTED_LEAVE_THE_OUTBOX),
+)
 LATEST_SQLITE_VERSION: Final = SQLITE_MIGRATIONS[-1].version
 
 DECLARED_SQLITE_INDEXES: Final[dict[str, IndexSpec]] = {

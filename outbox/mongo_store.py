@@ -62,7 +62,6 @@ from tidings.constants import (
     NOTIFICATIONS,
     OUTBOX,
     PENDING,
-    ROUTED,
     ROUTER_LEASE,
 )
 from tidings.errors import (
@@ -350,10 +349,8 @@ class MongoStore:
             bodies = await self._store_bodies(session, routes, now)
             entries = await self._plan(session, routes, bodies, now)
             await self._write_entries(session, entries)
-            await self._collection(OUTBOX).update_many(
-                {"_id": {"$in": [r.record.id for r in routes]}},
-                {"$set": {"status": ROUTED}},
-                session=session,
+            await self._collection(OUTBOX).delete_many(
+                {"_id": {"$in": [r.record.id for r in routes]}}, session=session
             )
             return entries
 
@@ -447,8 +444,8 @@ class MongoStore:
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
         status = PENDING if retry_at is not None else DEAD
         await self._collection(OUTBOX).update_one(
-            # A routed record stays routed whatever a late failure report says.
-            {"_id": record_id, "status": {"$ne": ROUTED}},
+            # A routed record is no longer here, whatever a late failure report says.
+            {"_id": record_id},
             {
                 "$inc": {"attempts": 1},
                 "$set": {"status": status, "last_error": error, **_next_attempt(retry_at)},

@@ -55,7 +55,6 @@ from tidings.constants import (
     NOTIFICATIONS,
     OUTBOX,
     PENDING,
-    ROUTED,
     ROUTER_LEASE,
 )
 from tidings.errors import ConfigurationError, LeaseLost, NotInTransaction, StoreError
@@ -283,10 +282,7 @@ def _write_routing(
         "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head",
         list(heads.items()),
     )
-    conn.executemany(
-        f"UPDATE {OUTBOX} SET status = ? WHERE id = ?",
-        [(ROUTED, route.record.id) for route in routes],
-    )
+    conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", [(r.record.id,) for r in routes])
 
 
 def _append(
@@ -311,8 +307,8 @@ def _record_failure(
     with _write_transaction(conn):
         conn.execute(
             f"UPDATE {OUTBOX} SET attempts = attempts + 1, last_error = ?, status = ?, "
-            "next_attempt_at = ? WHERE id = ? AND status <> ?",
-            (error, status, _optional_micros(retry_at), record_id, ROUTED),
+            "next_attempt_at = ? WHERE id = ?",
+            (error, status, _optional_micros(retry_at), record_id),
         )
 
 
@@ -399,9 +395,6 @@ def _trim(conn: sqlite3.Connection, before: datetime) -> int:
             f"DELETE FROM {NOTIFICATIONS} WHERE created_at < ? AND NOT EXISTS "
             f"(SELECT 1 FROM {INBOX} WHERE notification_id = {NOTIFICATIONS}.id)",
             (before_us,),
-        )
-        conn.execute(
-            f"DELETE FROM {OUTBOX} WHERE status = ? AND created_at < ?", (ROUTED, before_us)
         )
     return deleted
 
@@ -524,7 +517,7 @@ class SqliteStore:
         return await self._write(lambda conn: _append(conn, owner, now, routes))
 
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
-        """See the port. A record already routed is left as it is."""
+        """See the port."""
         await self._write(lambda conn: _record_failure(conn, record_id, error, retry_at))
 
     async def release_lease(self, owner: str) -> None:
@@ -561,5 +554,5 @@ class SqliteStore:
         return await self._write(lambda conn: _record_ack(conn, user_id, device, seq))
 
     async def trim(self, before: datetime) -> int:
-        """See the port. Also deletes routed outbox records created before ``before``."""
+        """See the port."""
         return await self._write(lambda conn: _trim(conn, before))

@@ -44,13 +44,13 @@ class OutboxStore(Protocol):
     async def append_to_inbox(
         self, owner: str, now: datetime, routes: Sequence[Route]
     ) -> list[InboxEntry]:
-        """Route ``routes`` in one transaction, in the order given, and mark them routed.
+        """Route ``routes`` in one transaction, in the order given; the records leave the outbox.
 
         For each route: store its notification body if absent; for each recipient that does
         not already hold the notification id, append an entry with seq = head + 1 and
-        ``routed_at = now``; set the record's status to routed. Recipients that already hold
-        the notification are skipped (a repeated append is a no-op, G2). Seqs of a user are
-        1, 2, 3, ... with no gap (G3).
+        ``routed_at = now``; delete the record from the outbox (its body stays for as long as
+        entries need it). Recipients that already hold the notification are skipped (a
+        repeated append is a no-op, G2). Seqs of a user are 1, 2, 3, ... with no gap (G3).
 
         Raises ``LeaseLost`` and writes nothing when ``owner`` no longer holds the lease.
         Returns the entries created, in seq order per user.
@@ -60,6 +60,7 @@ class OutboxStore(Protocol):
         """Count a failed attempt: ``attempts += 1``, ``last_error = error``.
 
         With ``retry_at`` the record stays pending until then; with ``None`` it becomes dead.
+        A record no longer in the outbox (routed meanwhile) is left alone.
         """
 
     async def release_lease(self, owner: str) -> None:

@@ -16,6 +16,7 @@ from migrations.mongo import (
     INBOX_TTL_INDEX,
     LATEST_MONGO_VERSION,
     MONGO_MIGRATIONS,
+    _record,
     apply_mongo,
     mongo_schema_version,
 )
@@ -23,10 +24,11 @@ from outbox import mongo_store
 from outbox.mongo_store import (
     MongoStore,
     insert_outbox_records,
+    outbox_document,
     record_from_document,
     transactions_supported,
 )
-from outbox.records import Group, OutboxRecord, Users
+from outbox.records import Group, OutboxRecord, Route, Users
 from tests.mongo_server import MongoEndpoint
 from tidings.constants import INBOX, MIGRATIONS, OUTBOX
 from tidings.errors import ConfigurationError, NotInTransaction, StoreUnavailable
@@ -112,6 +114,46 @@ async def test_each_version_is_recorded(database: AsyncDatabase) -> None:
         (m.version, m.name) for m in MONGO_MIGRATIONS
     ]
     assert all(isinstance(r["applied_at"], datetime) for r in records)
+
+
+@pytest.mark.mongo
+async def test_version_2_removes_the_records_version_1_left_routed(
+    database: AsyncDatabase,
+) -> None:
+    first = MONGO_MIGRATIONS[0]
+    await first.apply(database)
+    await _record(database, first)
+    pending, routed, dead = _records(3)
+    await database[OUTBOX].insert_many(
+        [
+            outbox_document(pending),
+            {**outbox_document(routed), "status": "routed"},
+            {**outbox_document(dead), "status": "dead"},
+        ]
+    )
+
+    assert await apply_mongo(database) == [2]
+
+    left = await database[OUTBOX].find({}, {"status": 1}).sort("_id", 1).to_list()
+    assert left == [{"_id": pending.id, "status": "pending"}, {"_id": dead.id, "status": "dead"}]
+
+
+@pytest.mark.mongo
+async def test_routing_deletes_the_routed_records_from_the_outbox(
+    mongo: MongoEndpoint, migrated: AsyncDatabase
+) -> None:
+    routed, waiting = _records()
+    store = await MongoStore.connect(mongo.url, migrated.name)
+    try:
+        await store.add_records([routed, waiting])
+        now = datetime.now(UTC)
+        await store.claim_batch("a", now, 30, 10)
+
+        await store.append_to_inbox("a", now, [Route(routed, ("ann",))])
+
+        assert await migrated[OUTBOX].distinct("_id") == [waiting.id]
+    finally:
+        await store.close()
 
 
 @pytest.mark.mongo
@@ -242,7 +284,7 @@ async def test_an_invalid_url_is_a_configuration_error_without_the_password() ->
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
-def _records() -> list[OutboxRecord]:
+def _records(count: int = 2) -> list[OutboxRecord]:
     created = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     return [
         OutboxRecord(
@@ -255,7 +297,7 @@ def _records() -> list[OutboxRecord]:
             dedup_key=f"key{index}",
             origin_session="tab-1",
         )
-        for index in range(2)
+        for index in range(count)
     ]
 
 

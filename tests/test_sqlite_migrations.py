@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from migrations.sqlite import (
+    _CREATE_MIGRATIONS_TABLE,
     DECLARED_SQLITE_INDEXES,
     LATEST_SQLITE_VERSION,
     SQLITE_MIGRATIONS,
     IndexSpec,
+    _apply_one,
     apply_sqlite,
+    connect,
     sqlite_schema_version,
 )
 from outbox.records import OutboxRecord, Route, Users, new_record_id
@@ -146,6 +149,30 @@ def test_applying_again_applies_nothing_and_changes_nothing(migrated: Path) -> N
     assert apply_sqlite(migrated) == []
 
     assert snapshot(migrated) == before
+
+
+def test_version_2_removes_the_records_version_1_left_routed(sqlite_path: Path) -> None:
+    conn = connect(sqlite_path, create=True)
+    try:
+        conn.execute(_CREATE_MIGRATIONS_TABLE)
+        _apply_one(conn, SQLITE_MIGRATIONS[0])
+        pending, routed, dead = record(), record(), record()
+        conn.execute("BEGIN")
+        insert_outbox_records(conn, [pending, routed, dead])
+        conn.execute(f"UPDATE {OUTBOX} SET status = 'routed' WHERE id = ?", (routed.id,))
+        conn.execute(f"UPDATE {OUTBOX} SET status = 'dead' WHERE id = ?", (dead.id,))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+    assert apply_sqlite(sqlite_path) == [2]
+
+    conn = sqlite3.connect(sqlite_path)
+    try:
+        rows = conn.execute(f"SELECT id, status FROM {OUTBOX} ORDER BY position").fetchall()
+    finally:
+        conn.close()
+    assert rows == [(pending.id, "pending"), (dead.id, "dead")]
 
 
 def test_an_empty_database_is_at_version_zero() -> None:
@@ -325,6 +352,19 @@ async def test_an_expired_lease_is_lost_even_when_nobody_took_it(opened: SqliteS
 
     just_before = expiry - timedelta(microseconds=1)
     assert len(await opened.append_to_inbox("a", just_before, [Route(records[0], ("alice",))])) == 1
+
+
+async def test_routing_deletes_the_routed_records_from_the_outbox(
+    opened: SqliteStore, migrated: Path
+) -> None:
+    routed, waiting = record(), record()
+    await opened.add_records([routed, waiting])
+    await opened.claim_batch("a", T0, LEASE, 10)
+
+    await opened.append_to_inbox("a", T0, [Route(routed, ("alice",))])
+
+    assert count_outbox(migrated) == 1
+    assert await opened.claim_batch("a", T0, LEASE, 10) == [waiting]
 
 
 def wal_bytes(path: Path) -> int:

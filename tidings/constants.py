@@ -26,7 +26,6 @@ ROUTE_JOB: Final = "route_pending"
 
 # Outbox record states.
 PENDING: Final = "pending"
-ROUTED: Final = "routed"
 DEAD: Final = "dead"
 
 # Limits from the protocol.

@@ -511,6 +511,20 @@ async def test_failure_without_retry_makes_the_record_dead(store: OutboxStore) -
     assert await store.lag() == LagFigures(pending=1, dead=1, oldest_pending_at=fine.created_at)
 
 
+async def test_a_failure_reported_after_routing_changes_nothing(store: OutboxStore) -> None:
+    record = make_record()
+    await store.add_records([record])
+    await route_pending(store, T0)
+
+    await store.record_failure(record.id, "late report", None)
+
+    assert await store.list_dead(10) == []
+    assert await store.requeue_dead(None, at(1)) == 0
+    assert await store.claim_batch(A, at(1), LEASE, 10) == []
+    assert await store.lag() == LagFigures(pending=0, dead=0, oldest_pending_at=None)
+    assert await store.read_inbox_after("alice", 0, 10) == [entry("alice", 1, record, T0)]
+
+
 async def test_lag_counts_pending_and_dead(store: OutboxStore) -> None:
     assert await store.lag() == LagFigures(pending=0, dead=0, oldest_pending_at=None)
     assert (await store.lag()).lag_seconds(T0) == 0.0
