@@ -109,6 +109,33 @@ class _Message:
         )
 
 
+def _body_row(note: Notification) -> tuple[object, ...]:
+    return (note.id, note.event, note.data, to_micros(note.created_at), note.origin_session)
+
+
+def _encode_whole(entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> bytes:
+    """The batch as one message, whatever its size, in one ``orjson.dumps`` call."""
+    times = _Times()
+    bodies: dict[str, tuple[object, ...]] = {}
+    rows = []
+    for entry in entries:
+        note = entry.notification
+        if note.id not in bodies:
+            bodies[note.id] = _body_row(note)
+        rows.append((entry.user_id, entry.seq, note.id, times.micros(entry.routed_at)))
+    for note in broadcasts:
+        if note.id not in bodies:
+            bodies[note.id] = _body_row(note)
+    return orjson.dumps(
+        {
+            "v": FORMAT_VERSION,
+            "n": list(bodies.values()),
+            "e": rows,
+            "b": [note.id for note in broadcasts],
+        }
+    )
+
+
 class _Splitter:
     """Packs entries and broadcasts, in order, into messages within the bounds."""
 
@@ -122,9 +149,7 @@ class _Splitter:
     def _body(self, note: Notification) -> bytes:
         body = self._encoded.get(note.id)
         if body is None:
-            created = self._times.micros(note.created_at)
-            row = (note.id, note.event, note.data, created, note.origin_session)
-            body = self._encoded[note.id] = orjson.dumps(row)
+            body = self._encoded[note.id] = orjson.dumps(_body_row(note))
         return body
 
     def _target(self, note: Notification, piece: bytes) -> _Message:
@@ -179,13 +204,19 @@ def encode_live_messages(
     their order across messages. Returns ``[]`` for an empty batch. Raises ``ValueError`` for
     a naive datetime and ``TypeError`` for data orjson cannot encode.
     """
+    if not entries and not broadcasts:
+        return []
+    # Most batches fit one message: encode them in one call, and split only the others.
+    if len(entries) + len(broadcasts) <= max_items:
+        message = _encode_whole(entries, broadcasts)
+        if len(message) <= max_bytes:
+            return [message]
     return _Splitter(max_bytes, max_items).encode(entries, broadcasts)
 
 
 def encode_live_batch(entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> bytes:
     """Encode a routed batch as a single message, however large (see the module's format)."""
-    messages = _Splitter(max_bytes=2**62, max_items=2**62).encode(entries, broadcasts)
-    return messages[0] if messages else _Message().to_bytes()
+    return _encode_whole(entries, broadcasts)
 
 
 def _decode_bodies(rows: list[Any], times: _Times) -> dict[str, Notification]:

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from outbox.live import (
     LiveBatch,
+    _Splitter,
     decode_live_batch,
     encode_live_batch,
     encode_live_messages,
@@ -60,6 +61,17 @@ def test_each_body_is_encoded_once_per_message() -> None:
     message = encode_live_batch(entries, [])
     assert message.count(b"x" * 1000) == 1
     assert len(message) < 1000 + 50 * 60
+
+
+def test_a_batch_within_the_bounds_is_the_message_the_splitter_would_make() -> None:
+    notes = [note(i, text="t" * i) for i in range(20)]
+    entries = fan_out(notes, ["alice", "bob", "carol"])
+    broadcasts = [note(100), notes[3]]
+
+    [message] = encode_live_messages(entries, broadcasts)
+
+    assert [message] == _Splitter(2**62, 2**62).encode(entries, broadcasts)
+    assert encode_live_batch(entries, broadcasts) == message
 
 
 def test_other_timezones_keep_the_instant_and_come_back_as_utc() -> None:
