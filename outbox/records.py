@@ -56,7 +56,7 @@ def audience_from_dict(value: JsonObject) -> Audience:
     """Decode what :func:`audience_to_dict` produced; raises ``ValueError`` on anything else."""
     match value:
         case {"kind": "users", "ids": list(ids)}:
-            return Users(tuple(str(i) for i in ids))
+            return Users(tuple(map(str, ids)))
         case {"kind": "group", "group_kind": str(kind), "id": str(group_id)}:
             return Group(kind, group_id)
         case {"kind": "everyone"}:
