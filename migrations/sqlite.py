@@ -73,7 +73,7 @@ _INITIAL: Final = (
     )""",
     # Serves the claim: equality on status, then position order, due time read from the index.
     f"CREATE INDEX {OUTBOX}_claim ON {OUTBOX} (status, position, next_attempt_at)",
-    # Serves lag (pending and dead counts, oldest pending) and the dead listing.
+    # Served lag and trim of routed records; dropped by version 2 (see there).
     f"CREATE INDEX {OUTBOX}_status_created ON {OUTBOX} (status, created_at)",
     f"""CREATE TABLE {NOTIFICATIONS} (
         id TEXT PRIMARY KEY,
@@ -112,8 +112,13 @@ _INITIAL: Final = (
 )
 
 # Version 1 kept routed records with status 'routed' until trim; from version 2 routing
-# deletes them, so the records version 1 left routed go too.
-_ROUTED_LEAVE_THE_OUTBOX: Final = (f"DELETE FROM {OUTBOX} WHERE status = 'routed'",)
+# deletes them, so the records version 1 left routed go too. The outbox then holds pending and
+# dead records only, and the claim index answers what (status, created_at) served: the counts
+# by status, the first pending record and the dead listing, all in position order.
+_ROUTED_LEAVE_THE_OUTBOX: Final = (
+    f"DELETE FROM {OUTBOX} WHERE status = 'routed'",
+    f"DROP INDEX {OUTBOX}_status_created",
+)
 
 SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "initial schema", _INITIAL),
@@ -124,7 +129,6 @@ LATEST_SQLITE_VERSION: Final = SQLITE_MIGRATIONS[-1].version
 DECLARED_SQLITE_INDEXES: Final[dict[str, IndexSpec]] = {
     f"sqlite_autoindex_{OUTBOX}_1": IndexSpec(OUTBOX, ("id",), True),
     f"{OUTBOX}_claim": IndexSpec(OUTBOX, ("status", "position", "next_attempt_at"), False),
-    f"{OUTBOX}_status_created": IndexSpec(OUTBOX, ("status", "created_at"), False),
     f"sqlite_autoindex_{NOTIFICATIONS}_1": IndexSpec(NOTIFICATIONS, ("id",), True),
     f"{NOTIFICATIONS}_created": IndexSpec(NOTIFICATIONS, ("created_at",), False),
     f"sqlite_autoindex_{INBOX}_1": IndexSpec(INBOX, ("user_id", "seq"), True),

@@ -348,7 +348,7 @@ def _lag(conn: sqlite3.Connection) -> LagFigures:
     pending, dead, oldest = conn.execute(
         f"SELECT (SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
         f"(SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
-        f"(SELECT MIN(created_at) FROM {OUTBOX} WHERE status = ?)",
+        f"(SELECT created_at FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT 1)",
         (PENDING, DEAD, PENDING),
     ).fetchone()
     return LagFigures(pending, dead, None if oldest is None else from_micros(oldest))

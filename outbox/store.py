@@ -77,7 +77,10 @@ class OutboxStore(Protocol):
         """
 
     async def lag(self) -> LagFigures:
-        """Pending and dead counts, and the creation time of the oldest pending record."""
+        """Pending and dead counts, and the creation time of the oldest pending record.
+
+        The oldest is the pending record first in claim order (see ``claim_batch``).
+        """
 
     # Delivery.
     async def head(self, user_id: str) -> int:
