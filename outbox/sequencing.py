@@ -48,11 +48,12 @@ def plan_entries(
     for route in routes:
         notification = bodies[route.record.notification_id]
         for user in route.recipients:
-            if (user, notification.id) in held:
+            pair = (user, notification.id)
+            if pair in held:
                 continue
-            held.add((user, notification.id))
-            next_heads[user] = next_heads.get(user, 0) + 1
-            entries.append(InboxEntry(user, next_heads[user], notification, now))
+            held.add(pair)
+            next_heads[user] = seq = next_heads.get(user, 0) + 1
+            entries.append(InboxEntry(user, seq, notification, now))
     return entries
 
 
