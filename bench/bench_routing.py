@@ -4,7 +4,11 @@ Run: ``.venv/bin/python bench/bench_routing.py``. Needs ``redis-server`` on PATH
 is started on a free port, so nothing else on the machine sees these publishes).
 
 1. Inbox entries per second, one worker on the embedded store, burst routing of a pre-filled
-   outbox, for audiences of 1, 10 and 1,000 users (live publishing included).
+   outbox, for audiences of 1, 10 and 1,000 users drawn from 1,000 (each record's recipients
+   are the next ones in turn), and for single-recipient records that all go to one user; live
+   publishing included. Each case runs RUNS times; the median is reported, beside the floor
+   (:mod:`bare_routing`: the same SQLite writes with no worker) measured on the same records
+   in the same run.
 2. Commit-to-published latency at 200 emits/s for 10 s: records committed here, the worker in
    its own process, a subscriber on ``LIVE_CHANNEL`` here; latency is the moment a batch
    carrying the entry arrives minus the moment ``add_records`` returned.
@@ -22,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ from pymongo import monitoring
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.bare_routing import route_bare  # noqa: E402
 from migrations.sqlite import apply_sqlite  # noqa: E402
 from outbox.live import decode_live_batch, wake  # noqa: E402
 from outbox.records import OutboxRecord, Users, new_record_id  # noqa: E402
@@ -44,7 +50,8 @@ from tests.worker import clean_env  # noqa: E402
 from tidings.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
 from tidings.settings import Settings, load_settings  # noqa: E402
 
-THROUGHPUT_CASES = ((1, 20_000), (10, 5_000), (1_000, 100))  # (audience size, records)
+RUNS = 3
+BATCH_SIZE = 500
 EMITS_PER_SECOND = 200
 EMIT_SECONDS = 10
 MONGO_BATCHES = (1, 10, 100)
@@ -69,23 +76,90 @@ def settings_for(data_dir: Path, redis_url: str) -> Settings:
 # --- 1. Throughput -------------------------------------------------------------------------
 
 
-async def throughput(audience: int, records: int, redis_url: str) -> tuple[int, float]:
-    """Entries created and seconds taken to route ``records`` pre-filled records."""
+@dataclass(frozen=True)
+class Case:
+    """``records`` records of ``audience`` recipients each, out of ``population`` users."""
+
+    label: str
+    audience: int
+    records: int
+    population: int
+
+    def audiences(self) -> list[tuple[str, ...]]:
+        """Each record's recipients: the next ``audience`` users in turn, wrapping around."""
+        return [
+            tuple(f"user-{(i * self.audience + k) % self.population}" for k in range(self.audience))
+            for i in range(self.records)
+        ]
+
+
+CASES = (
+    Case("1 of 1,000 users", 1, 20_000, 1_000),
+    Case("1, all to one user", 1, 20_000, 1),
+    Case("10 of 1,000 users", 10, 5_000, 1_000),
+    Case("1,000", 1_000, 100, 1_000),
+)
+
+
+@dataclass
+class Figures:
+    """Entries per second of each run, for tidings and for the floor."""
+
+    entries: int
+    tidings: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
+
+
+async def fill_both(case: Case, paths: tuple[Path, Path]) -> None:
+    """The same records in two new stores, made a thousand at a time (none kept after)."""
+    stores = []
+    for path in paths:
+        apply_sqlite(path)
+        stores.append(await SqliteStore.open(path))
+    audiences = case.audiences()
+    for start in range(0, case.records, 1000):
+        records = [record_for(users) for users in audiences[start : start + 1000]]
+        for store in stores:
+            await store.add_records(records)
+    for store in stores:
+        await store.close()
+
+
+async def throughput_run(case: Case, redis_url: str, figures: Figures, floor_first: bool) -> None:
+    """Route the same records once with the worker and once with the floor."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp), redis_url)
-        apply_sqlite(settings.sqlite_path)
-        store = await SqliteStore.open(settings.sqlite_path)
-        users = tuple(f"user-{i}" for i in range(audience))
-        for start in range(0, records, 1000):
-            await store.add_records([record_for(users) for _ in range(min(1000, records - start))])
-        await store.close()
-        started = time.perf_counter()
-        await serve(settings, burst=True)
-        elapsed = time.perf_counter() - started
+        floor_path = Path(tmp) / "floor.sqlite3"
+        await fill_both(case, (settings.sqlite_path, floor_path))
+
+        async def worker() -> None:
+            started = time.perf_counter()
+            await serve(settings, burst=True)
+            figures.tidings.append(figures.entries / (time.perf_counter() - started))
+
+        def floor() -> None:
+            started = time.perf_counter()
+            assert route_bare(floor_path, BATCH_SIZE) == figures.entries
+            figures.floor.append(figures.entries / (time.perf_counter() - started))
+
+        if floor_first:
+            floor()
+            await worker()
+        else:
+            await worker()
+            floor()
         store = await SqliteStore.open(settings.sqlite_path)
         assert (await store.lag()).pending == 0
         await store.close()
-    return audience * records, elapsed
+
+
+async def throughput(redis_url: str) -> dict[Case, Figures]:
+    """Every case RUNS times, alternating which of the two goes first."""
+    measured = {case: Figures(case.audience * case.records) for case in CASES}
+    for run in range(RUNS):
+        for case, figures in measured.items():
+            await throughput_run(case, redis_url, figures, floor_first=run % 2 == 1)
+    return measured
 
 
 # --- 2. Latency ----------------------------------------------------------------------------
@@ -234,31 +308,30 @@ def run_mongo_counts() -> dict[int, Counter[str]] | str:
 # --- Report --------------------------------------------------------------------------------
 
 
-async def measure(
-    redis_url: str,
-) -> tuple[list[tuple[int, int, int, float]], tuple[int, list[float]]]:
-    rows = []
-    for audience, records in THROUGHPUT_CASES:
-        entries, seconds = await throughput(audience, records, redis_url)
-        rows.append((audience, records, entries, seconds))
-    return rows, await latency(redis_url)
+async def measure(redis_url: str) -> tuple[dict[Case, Figures], tuple[int, list[float]]]:
+    return await throughput(redis_url), await latency(redis_url)
 
 
 def print_report(
-    rows: list[tuple[int, int, int, float]],
+    measured: dict[Case, Figures],
     emitted: int,
     delays: list[float],
     mongo: dict[int, Counter[str]] | str,
 ) -> None:
-    print("\nRouting throughput: one worker, embedded store, burst, batch_size 500")
     print(
-        f"{'audience':>8} {'records':>8} {'entries':>8} {'seconds':>8} {'entries/s':>10}"
-        f" {'records/s':>10}"
+        f"\nRouting throughput: one worker, embedded store, burst, batch_size {BATCH_SIZE};"
+        f" entries/s, median of {RUNS} runs (each run's figure in brackets)"
     )
-    for audience, records, entries, seconds in rows:
+    print(
+        f"{'audience':<20} {'records':>7} {'entries/s':>10} {'runs':<20} {'floor/s':>9}"
+        f" {'of floor':>8}"
+    )
+    for case, figures in measured.items():
+        tidings, floor = statistics.median(figures.tidings), statistics.median(figures.floor)
+        runs = " ".join(f"{rate / 1000:.1f}k" for rate in figures.tidings)
         print(
-            f"{audience:>8} {records:>8} {entries:>8} {seconds:>8.2f} {entries / seconds:>10.0f}"
-            f" {records / seconds:>10.0f}"
+            f"{case.label:<20} {case.records:>7} {tidings:>10,.0f} {'(' + runs + ')':<20}"
+            f" {floor:>9,.0f} {tidings / floor:>8.2f}"
         )
     print(
         f"\nCommit-to-published latency at {EMITS_PER_SECOND} emits/s for {EMIT_SECONDS} s"
@@ -282,8 +355,8 @@ def print_report(
 
 def main() -> None:
     with private_redis() as server:
-        rows, (emitted, delays) = asyncio.run(measure(server.url))
-    print_report(rows, emitted, delays, run_mongo_counts())
+        measured, (emitted, delays) = asyncio.run(measure(server.url))
+    print_report(measured, emitted, delays, run_mongo_counts())
 
 
 if __name__ == "__main__":
