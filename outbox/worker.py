@@ -36,6 +36,7 @@ never settings values such as URLs.
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import secrets
@@ -475,5 +476,14 @@ async def _main(settings: Settings, burst: bool) -> None:
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Run the routing worker in this thread until SIGTERM/SIGINT (or, with ``burst``, until
-    nothing is pending). Blocking; see the module docstring for what runs inside."""
+    nothing is pending). Blocking; see the module docstring for what runs inside.
+
+    Meant as the process's one job (``tidings worker``): it freezes the objects that exist
+    when it starts, which then stay out of every garbage collection for good.
+    """
+    # A routed batch keeps its records, routes and entries alive through several young
+    # collections, so they reach the old generation and set off full collections, and each
+    # full collection walked every object made at start (modules, settings): about a tenth of
+    # routing time, measured. What exists now lives as long as the process anyway.
+    gc.freeze()
     asyncio.run(_main(settings, burst))
