@@ -3,12 +3,12 @@
 Run: ``.venv/bin/python bench/bench_routing.py``. Needs ``redis-server`` on PATH (a private one
 is started on a free port, so nothing else on the machine sees these publishes).
 
-1. Inbox entries per second, one worker on the embedded store, burst routing of a pre-filled
-   outbox, for audiences of 1, 10 and 1,000 users drawn from 1,000 (each record's recipients
-   are the next ones in turn), and for single-recipient records that all go to one user; live
-   publishing included. Each case runs RUNS times; the median is reported, beside the floor
-   (:mod:`bare_routing`: the same SQLite writes with no worker) measured on the same records
-   in the same run.
+1. Inbox entries per second, one worker on one CPU on the embedded store, burst routing of a
+   pre-filled outbox, for audiences of 1, 10 and 1,000 users drawn from 1,000 (each record's
+   recipients are the next ones in turn), and for single-recipient records that all go to one
+   user; live publishing included. Each case runs RUNS times; the median is reported, beside
+   the floor (``bench/bare_routing.py``: the same SQLite writes with no worker) measured on
+   the same records in the same run.
 2. Commit-to-published latency at 200 emits/s for 10 s: records committed here, the worker in
    its own process, a subscriber on ``LIVE_CHANNEL`` here; latency is the moment a batch
    carrying the entry arrives minus the moment ``add_records`` returned.
@@ -44,13 +44,13 @@ from outbox.records import OutboxRecord, Users, new_record_id  # noqa: E402
 from outbox.resolvers import Resolvers  # noqa: E402
 from outbox.routing import route_once  # noqa: E402
 from outbox.sqlite_store import SqliteStore  # noqa: E402
-from outbox.worker import serve  # noqa: E402
+from outbox.worker import run_worker  # noqa: E402
 from tests.services import private_redis  # noqa: E402
 from tests.worker import clean_env  # noqa: E402
 from tidings.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
 from tidings.settings import Settings, load_settings  # noqa: E402
 
-RUNS = 3
+RUNS = 5
 BATCH_SIZE = 500
 EMITS_PER_SECOND = 200
 EMIT_SECONDS = 10
@@ -125,16 +125,27 @@ async def fill_both(case: Case, paths: tuple[Path, Path]) -> None:
         await store.close()
 
 
-async def throughput_run(case: Case, redis_url: str, figures: Figures, floor_first: bool) -> None:
-    """Route the same records once with the worker and once with the floor."""
+async def pending(path: Path) -> int:
+    store = await SqliteStore.open(path)
+    try:
+        return (await store.lag()).pending
+    finally:
+        await store.close()
+
+
+def throughput_run(case: Case, redis_url: str, figures: Figures, floor_first: bool) -> None:
+    """Route the same records once with the worker and once with the floor.
+
+    The worker runs as ``tidings worker --burst`` runs it: :func:`run_worker` in this thread.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp), redis_url)
         floor_path = Path(tmp) / "floor.sqlite3"
-        await fill_both(case, (settings.sqlite_path, floor_path))
+        asyncio.run(fill_both(case, (settings.sqlite_path, floor_path)))
 
-        async def worker() -> None:
+        def worker() -> None:
             started = time.perf_counter()
-            await serve(settings, burst=True)
+            run_worker(settings, burst=True)
             figures.tidings.append(figures.entries / (time.perf_counter() - started))
 
         def floor() -> None:
@@ -142,23 +153,26 @@ async def throughput_run(case: Case, redis_url: str, figures: Figures, floor_fir
             assert route_bare(floor_path, BATCH_SIZE) == figures.entries
             figures.floor.append(figures.entries / (time.perf_counter() - started))
 
-        if floor_first:
-            floor()
-            await worker()
-        else:
-            await worker()
-            floor()
-        store = await SqliteStore.open(settings.sqlite_path)
-        assert (await store.lag()).pending == 0
-        await store.close()
+        for step in (floor, worker) if floor_first else (worker, floor):
+            step()
+        assert asyncio.run(pending(settings.sqlite_path)) == 0
 
 
-async def throughput(redis_url: str) -> dict[Case, Figures]:
-    """Every case RUNS times, alternating which of the two goes first."""
+def throughput(redis_url: str) -> dict[Case, Figures]:
+    """Every case RUNS times, alternating which of the two goes first, on one CPU.
+
+    This thread is pinned to the lowest CPU it may use, and the threads it starts (the
+    store's, the checkpointer's) inherit that; Redis, started before, keeps the others.
+    """
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
     measured = {case: Figures(case.audience * case.records) for case in CASES}
-    for run in range(RUNS):
-        for case, figures in measured.items():
-            await throughput_run(case, redis_url, figures, floor_first=run % 2 == 1)
+    try:
+        for run in range(RUNS):
+            for case, figures in measured.items():
+                throughput_run(case, redis_url, figures, floor_first=run % 2 == 1)
+    finally:
+        os.sched_setaffinity(0, cpus)
     return measured
 
 
@@ -308,10 +322,6 @@ def run_mongo_counts() -> dict[int, Counter[str]] | str:
 # --- Report --------------------------------------------------------------------------------
 
 
-async def measure(redis_url: str) -> tuple[dict[Case, Figures], tuple[int, list[float]]]:
-    return await throughput(redis_url), await latency(redis_url)
-
-
 def print_report(
     measured: dict[Case, Figures],
     emitted: int,
@@ -319,19 +329,16 @@ def print_report(
     mongo: dict[int, Counter[str]] | str,
 ) -> None:
     print(
-        f"\nRouting throughput: one worker, embedded store, burst, batch_size {BATCH_SIZE};"
-        f" entries/s, median of {RUNS} runs (each run's figure in brackets)"
+        f"\nRouting throughput: one worker on one CPU, embedded store, burst, batch_size"
+        f" {BATCH_SIZE}; entries/s, median of {RUNS} runs (each run's figure in brackets)"
     )
-    print(
-        f"{'audience':<20} {'records':>7} {'entries/s':>10} {'runs':<20} {'floor/s':>9}"
-        f" {'of floor':>8}"
-    )
+    print(f"{'audience':<20} {'records':>7} {'entries/s':>10} {'floor/s':>9} {'of floor':>8}  runs")
     for case, figures in measured.items():
         tidings, floor = statistics.median(figures.tidings), statistics.median(figures.floor)
         runs = " ".join(f"{rate / 1000:.1f}k" for rate in figures.tidings)
         print(
-            f"{case.label:<20} {case.records:>7} {tidings:>10,.0f} {'(' + runs + ')':<20}"
-            f" {floor:>9,.0f} {tidings / floor:>8.2f}"
+            f"{case.label:<20} {case.records:>7} {tidings:>10,.0f} {floor:>9,.0f}"
+            f" {tidings / floor:>8.2f}  ({runs})"
         )
     print(
         f"\nCommit-to-published latency at {EMITS_PER_SECOND} emits/s for {EMIT_SECONDS} s"
@@ -355,7 +362,8 @@ def print_report(
 
 def main() -> None:
     with private_redis() as server:
-        measured, (emitted, delays) = asyncio.run(measure(server.url))
+        measured = throughput(server.url)
+        emitted, delays = asyncio.run(latency(server.url))
     print_report(measured, emitted, delays, run_mongo_counts())
 
 
