@@ -57,7 +57,7 @@ class Emitter:
     async def write(self, session: Any, records: list[OutboxRecord]) -> None:
         """Write already-built records in the caller's open transaction."""
         if isinstance(session, sqlite3.Connection):
-            from outbox.sqlite_store import insert_outbox_records as insert_sqlite
+            from outbox.sqlite_transactions import insert_outbox_records as insert_sqlite
 
             insert_sqlite(session, records)
         elif hasattr(session, "in_transaction") and hasattr(session, "client"):

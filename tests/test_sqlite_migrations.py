@@ -25,7 +25,8 @@ from migrations.sqlite import (
     sqlite_schema_version,
 )
 from outbox.records import OutboxRecord, Route, Users, new_record_id
-from outbox.sqlite_store import SqliteStore, insert_outbox_records
+from outbox.sqlite_store import SqliteStore
+from outbox.sqlite_transactions import insert_outbox_records
 from outbox.timestamps import from_micros, to_micros
 from tests.worker import wait_until
 from tidings.constants import MIGRATIONS, OUTBOX
