@@ -10,15 +10,15 @@ plain bucket counts in the event loop's thread, folded into the exposition at sc
 and frame counters bind their label children once.
 """
 
-from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from outbox.records import LagFigures
+from tidings.histograms import LoopHistogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -35,34 +35,6 @@ class _RoutedCounter(Collector):
             "Inbox entries created by all workers (a counter kept in Redis)",
             value=self.value,
         )
-
-
-class LoopHistogram(Collector):
-    """A histogram observed from one thread only (the event loop's), without locks.
-
-    Exposed like a ``prometheus_client.Histogram``: ``<name>_bucket``, ``_count``, ``_sum``.
-    """
-
-    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._bounds = buckets
-        self._counts = [0] * (len(buckets) + 1)  # the last one is +Inf
-        self._sum = 0.0
-
-    def observe(self, value: float) -> None:
-        """Count one observation (``le`` bounds are inclusive, as in Prometheus)."""
-        self._counts[bisect_left(self._bounds, value)] += 1
-        self._sum += value
-
-    def collect(self) -> Iterator[Metric]:
-        cumulative, buckets = 0, []
-        for bound, count in zip((*self._bounds, float("inf")), self._counts, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-        family = HistogramMetricFamily(self._name, self._documentation)
-        family.add_metric([], buckets=buckets, sum_value=self._sum)
-        yield family
 
 
 class DeliveryMetrics:
