@@ -105,6 +105,7 @@ def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def add(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
+    """``OutboxStore.add_records`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     rows = [record_row(record) for record in records]
     with _write_transaction(conn):
         conn.executemany(_INSERT_RECORD, rows)
@@ -113,6 +114,7 @@ def add(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
 def claim(
     conn: sqlite3.Connection, owner: str, now: datetime, lease_seconds: float, limit: int
 ) -> list[OutboxRecord]:
+    """``OutboxStore.claim_batch`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     now_us = to_micros(now)
     until_us = now_us + round(lease_seconds * 1_000_000)
     with _write_transaction(conn):
@@ -199,6 +201,7 @@ def _write_routing(
 def append(
     conn: sqlite3.Connection, owner: str, now: datetime, routes: Sequence[Route]
 ) -> list[InboxEntry]:
+    """``OutboxStore.append_to_inbox`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     now_us = to_micros(now)
     with _write_transaction(conn):
         _check_lease(conn, owner, now_us)
@@ -214,6 +217,7 @@ def append(
 def record_failure(
     conn: sqlite3.Connection, record_id: str, error: str, retry_at: datetime | None
 ) -> None:
+    """``OutboxStore.record_failure`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     status = DEAD if retry_at is None else PENDING
     with _write_transaction(conn):
         conn.execute(
@@ -224,11 +228,13 @@ def record_failure(
 
 
 def release(conn: sqlite3.Connection, owner: str) -> None:
+    """``OutboxStore.release_lease`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     with _write_transaction(conn):
         conn.execute(f"DELETE FROM {LEASES} WHERE name = ? AND owner = ?", (ROUTER_LEASE, owner))
 
 
 def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
+    """``OutboxStore.list_dead`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     rows = conn.execute(
         f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT ?",
         (DEAD, max(limit, 0)),
@@ -237,6 +243,7 @@ def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
 
 
 def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
+    """``OutboxStore.requeue_dead`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     update = (
         f"UPDATE {OUTBOX} SET status = ?, attempts = 0, next_attempt_at = NULL WHERE status = ?"
     )
@@ -251,6 +258,7 @@ def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
 
 
 def lag(conn: sqlite3.Connection) -> LagFigures:
+    """``OutboxStore.lag`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     pending, dead, oldest = conn.execute(
         f"SELECT (SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
         f"(SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
@@ -267,10 +275,12 @@ def _scalar(conn: sqlite3.Connection, query: str, params: tuple[object, ...]) ->
 
 
 def head(conn: sqlite3.Connection, user_id: str) -> int:
+    """``OutboxStore.head`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     return _scalar(conn, f"SELECT head FROM {COUNTERS} WHERE user_id = ?", (user_id,))
 
 
 def acked(conn: sqlite3.Connection, user_id: str, device: str) -> int:
+    """``OutboxStore.acked`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     query = f"SELECT seq FROM {ACKS} WHERE user_id = ? AND device = ?"
     return _scalar(conn, query, (user_id, device))
 
@@ -278,6 +288,7 @@ def acked(conn: sqlite3.Connection, user_id: str, device: str) -> int:
 def read_inbox(
     conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int
 ) -> list[InboxEntry]:
+    """``OutboxStore.read_inbox_after`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     rows = conn.execute(_READ_INBOX, (user_id, after_seq, max(limit, 0))).fetchall()
     return [
         InboxEntry(user_id, row[0], notification_from_row(row[2:]), from_micros(row[1]))
@@ -286,6 +297,7 @@ def read_inbox(
 
 
 def record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) -> AckOutcome:
+    """``OutboxStore.record_ack`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     # Decided under the write lock, so two racing acks are serialized and never move back.
     with _write_transaction(conn):
         outcome = ack_outcome(acked(conn, user_id, device), head(conn, user_id), seq)
@@ -299,6 +311,7 @@ def record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) ->
 
 
 def trim(conn: sqlite3.Connection, before: datetime) -> int:
+    """``OutboxStore.trim`` (see ``outbox/store.py``) as one transaction on ``conn``."""
     before_us = to_micros(before)
     with _write_transaction(conn):
         deleted = conn.execute(f"DELETE FROM {INBOX} WHERE routed_at < ?", (before_us,)).rowcount
