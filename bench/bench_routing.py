@@ -37,7 +37,7 @@ from pymongo import monitoring
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bare_routing import route_bare  # noqa: E402
+from bench.bare_routing import open_bare, route_bare  # noqa: E402
 from migrations.sqlite import apply_sqlite  # noqa: E402
 from outbox.live import decode_live_batch, wake  # noqa: E402
 from outbox.records import OutboxRecord, Users, new_record_id  # noqa: E402
@@ -149,9 +149,13 @@ def throughput_run(case: Case, redis_url: str, figures: Figures, floor_first: bo
             figures.tidings.append(figures.entries / (time.perf_counter() - started))
 
         def floor() -> None:
-            started = time.perf_counter()
-            assert route_bare(floor_path, BATCH_SIZE) == figures.entries
-            figures.floor.append(figures.entries / (time.perf_counter() - started))
+            conn = open_bare(floor_path)
+            try:
+                started = time.perf_counter()
+                assert route_bare(conn, BATCH_SIZE) == figures.entries
+                figures.floor.append(figures.entries / (time.perf_counter() - started))
+            finally:
+                conn.close()
 
         for step in (floor, worker) if floor_first else (worker, floor):
             step()
