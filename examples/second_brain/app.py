@@ -12,15 +12,18 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from delivery.app import tidings_router, tidings_running
-from delivery.responses import JsonResponse, error_response, install_error_handlers
-from examples.second_brain import api
-from examples.second_brain.demo_data import DEMO_FAMILY, DEMO_USERS
+from delivery.responses import JsonResponse, install_error_handlers
+from examples.second_brain import api, api_account, api_family
+from examples.second_brain.demo_data import seed_demo
 from examples.second_brain.domain import DomainError
+from examples.second_brain.ports import Repository
 from examples.second_brain.repository import open_repository
+from examples.second_brain.sessions import revocation_check
 from tidings.settings import Settings
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
@@ -31,17 +34,23 @@ SDK_DIR: Final = Path(__file__).resolve().parents[2] / "clients" / "js" / "dist"
 def create_app(settings: Settings) -> FastAPI:
     """The application for ``settings``; its store must already be migrated.
 
-    With ``settings.demo`` the demo users are seeded at startup and ``POST /demo/token``
-    signs tokens for them.
+    With ``settings.demo`` the demo data is seeded at startup and ``POST /demo/token``
+    signs tokens for the demo users. Tokens are checked against the users' ``token_version``
+    (``sessions.py``).
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with tidings_running(settings) as services:
+        def repository_now() -> Repository:
+            found: Repository = app.state.repository
+            return found
+
+        check = revocation_check(repository_now)
+        async with tidings_running(settings, revocation_check=check) as services:
             repository = open_repository(settings)
             try:
                 if settings.demo:
-                    await repository.seed(DEMO_USERS, DEMO_FAMILY)
+                    await seed_demo(repository)
                 app.state.tidings = services
                 app.state.repository = repository
                 yield
@@ -50,15 +59,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Second Brain", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
-
-    @app.exception_handler(DomainError)
-    async def refused(_request: Request, error: DomainError) -> JsonResponse:
-        return error_response(error.status, error.code, error.message)
-
+    _install_field_errors(app)
     app.include_router(tidings_router())
-    app.include_router(api.router)
+    for router in (api.router, api_family.router, api_account.router):
+        app.include_router(router)
     if settings.demo:
-        app.include_router(api.demo_router)
+        app.include_router(api_account.demo_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/sdk", StaticFiles(directory=SDK_DIR), name="sdk")
 
@@ -67,3 +73,27 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
 
     return app
+
+
+def _field_error(status: int, code: str, message: str, field: str | None) -> JsonResponse:
+    body = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return JsonResponse(body, status_code=status)
+
+
+def _install_field_errors(app: FastAPI) -> None:
+    """Refusals name the request field they are about, so the page can show them beside it;
+    these replace tidings' handlers of the same errors in this app only."""
+
+    @app.exception_handler(DomainError)
+    async def refused(_request: Request, error: DomainError) -> JsonResponse:
+        return _field_error(error.status, error.code, error.message, error.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JsonResponse:
+        first = error.errors()[0] if error.errors() else {}
+        names = [part for part in first.get("loc", ()) if isinstance(part, str)]
+        field = names[-1] if names and names[-1] != "body" else None
+        message = str(first.get("msg", "the request is malformed"))
+        return _field_error(400, "invalid_request", message, field)

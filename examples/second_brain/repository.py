@@ -7,7 +7,7 @@ both: in the SQLite file of the embedded store, or on the same MongoDB replica s
 import os
 from typing import Final
 
-from examples.second_brain.domain import Repository
+from examples.second_brain.ports import Repository
 from tidings.settings import Settings
 
 APP_DATABASE_VARIABLE: Final = "SECOND_BRAIN_DATABASE"
