@@ -5,6 +5,7 @@ the acting tab's session id from ``X-Session-Id`` (or the sign-in body) as the n
 ``origin_session``: that tab hides it and still acknowledges it.
 """
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Final, cast
 
@@ -91,7 +92,8 @@ async def password(
     it, and the answer carries a fresh token for the acting session (``token`` is null
     outside demo mode, where the host's own auth service issues tokens)."""
     origin = origin_session(x_session_id)
-    hashed = operations.hash_password(body.new_password)
+    # scrypt takes tens of milliseconds: off the event loop.
+    hashed = await asyncio.to_thread(operations.hash_password, body.new_password)
     result = await repo.run(
         operations.change_password(user.user_id, hashed, origin),
         redis=request.app.state.tidings.redis,

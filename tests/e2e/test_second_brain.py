@@ -6,6 +6,7 @@ transaction committed. MongoDB runs one operation at a time (see tests/mongo_ser
 """
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,30 @@ async def test_sqlite_busy_database_answers_503_and_writes_nothing(
         "sbd_tokens_sent",
         "sbd_tokens_received",
     ]
+
+
+async def test_a_file_from_the_first_version_of_the_example_gets_the_new_columns(
+    sqlite_settings: Settings,
+) -> None:
+    from examples.second_brain.sqlite_repo import SqliteRepository
+
+    with closing(sqlite3.connect(sqlite_settings.sqlite_path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE sb_users (username TEXT PRIMARY KEY, display_name TEXT NOT NULL, "
+            "balance INTEGER NOT NULL CHECK (balance >= 0))"
+        )
+        conn.execute("CREATE TABLE sb_families (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+        conn.execute("INSERT INTO sb_users VALUES ('ada', 'Ada', 5)")
+        conn.execute("INSERT INTO sb_families VALUES ('fam', 'Fam')")
+    repo = SqliteRepository.open(sqlite_settings.sqlite_path)
+    try:
+        assert await repo.token_version("ada") == 0
+        view = await repo.view("ada")
+        assert view is not None and (view.user.two_factor, view.user.theme) == (False, None)
+        await repo.run(operations.set_two_factor("ada", True))
+        assert (await repo.view("ada")).user.two_factor is True  # type: ignore[union-attr]
+    finally:
+        await repo.close()
 
 
 def test_demo_tokens_exist_only_in_demo_mode(tmp_path: Path) -> None:
