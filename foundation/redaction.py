@@ -3,7 +3,7 @@
 uvicorn logs each request line, query string included, and browsers can only send a JWT
 to ``/ws`` in the query string; :class:`RedactingFilter` masks such credentials before any
 handler formats the record. Every command's logging configuration
-(``tidings.logs.logging_config``, also given to uvicorn) puts it on its handler, and
+(``foundation.logs.logging_config``, also given to uvicorn) puts it on its handler, and
 :func:`install_log_redaction` adds it to the server loggers themselves.
 """
 
@@ -150,7 +150,7 @@ def install_log_redaction() -> None:
     """Attach a :class:`RedactingFilter` to the server loggers and handlers, once each.
 
     Call it after logging is configured: handlers created later (a new ``dictConfig``) are
-    not covered; ``tidings.logs.logging_config`` filters its own handler.
+    not covered; ``foundation.logs.logging_config`` filters its own handler.
     """
     redacting_filter = RedactingFilter()
     for target in _targets():

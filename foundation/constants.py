@@ -11,7 +11,7 @@ ACKS: Final = "tidings_acks"
 LEASES: Final = "tidings_leases"
 MIGRATIONS: Final = "tidings_migrations"
 
-# The single routing lease: one worker sequences at a time (see outbox/worker.py).
+# The single routing lease: one worker sequences at a time (see outbox/worker/router.py).
 ROUTER_LEASE: Final = "router"
 
 # Redis.

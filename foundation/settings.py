@@ -6,13 +6,15 @@ Nothing here is global: callers build a :class:`Settings` and hand it on.
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from tidings.constants import DEMO_JWT_SECRET
-from tidings.errors import ConfigurationError
+from foundation.constants import DEMO_JWT_SECRET
+from foundation.errors import ConfigurationError
 
 ENV_PREFIX = "TIDINGS_"
+SQLITE_SCHEME = "sqlite"
+EMBEDDED_FILE_NAME = "tidings.sqlite3"
 _HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
 _KEY_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"}
 
@@ -31,7 +33,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    # Store: MongoDB when a URL is set, else the embedded SQLite store in ``data_dir``.
+    # Store: the URL's scheme picks the adapter (``sqlite:///path``, ``mongodb://...``). Unset,
+    # ``mongodb_url`` when set, else the embedded SQLite store in ``data_dir``.
+    store_url: SecretStr | None = None
     mongodb_url: SecretStr | None = None
     mongodb_database: str = Field(default="tidings", min_length=1)
     data_dir: Path = Path(".tidings")
@@ -101,15 +105,50 @@ class Settings(BaseSettings):
             raise ValueError("jwt_secret: the demo secret is refused outside the demo")
         return self
 
+    @model_validator(mode="after")
+    def _check_store(self) -> Self:
+        if self.store_url is not None and self.mongodb_url is not None:
+            raise ValueError("store_url: set either TIDINGS_STORE_URL or TIDINGS_MONGODB_URL")
+        return self
+
+    @field_validator("store_url")
+    @classmethod
+    def _check_store_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "://" not in value.get_secret_value():
+            raise ValueError("expected scheme://..., e.g. sqlite:///data/tidings.sqlite3")
+        return value
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store's URL: ``store_url``, else ``mongodb_url``, else the embedded file's.
+
+        It may hold credentials: never log it.
+        """
+        if self.store_url is not None:
+            return self.store_url.get_secret_value()
+        if self.mongodb_url is not None:
+            return self.mongodb_url.get_secret_value()
+        return f"{SQLITE_SCHEME}:///{self.data_dir / EMBEDDED_FILE_NAME}"
+
+    @property
+    def store_scheme(self) -> str:
+        """The store URL's scheme, lower case: it names the adapter."""
+        return self.resolved_store_url.partition("://")[0].lower()
+
     @property
     def uses_mongodb(self) -> bool:
-        """True when a MongoDB URL is configured."""
-        return self.mongodb_url is not None
+        """True when the store is MongoDB."""
+        return self.store_scheme in ("mongodb", "mongodb+srv")
 
     @property
     def sqlite_path(self) -> Path:
-        """The embedded store's database file."""
-        return self.data_dir / "tidings.sqlite3"
+        """The embedded store's database file (``sqlite:///relative`` or ``sqlite:////abs``).
+
+        For another store, where the embedded file would be: ``data_dir/tidings.sqlite3``.
+        """
+        if self.store_scheme == SQLITE_SCHEME:
+            return Path(self.resolved_store_url.partition("://")[2][1:])
+        return self.data_dir / EMBEDDED_FILE_NAME
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -11,8 +11,8 @@ import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
-from delivery.redaction import RedactingFilter
-from tidings.settings import Settings
+from foundation.redaction import RedactingFilter
+from foundation.settings import Settings
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
