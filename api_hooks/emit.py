@@ -7,14 +7,13 @@ inside a transaction for the embedded store. On MongoDB it calls only ``insert_o
 ``insert_many`` with ``session=``.
 """
 
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from api_hooks.validation import build_record
 from outbox.records import Audience, OutboxRecord
-from tidings.errors import EmitRefused
+from outbox.stores import adapter_for_session
 
 
 class Emitter:
@@ -55,17 +54,10 @@ class Emitter:
         return record
 
     async def write(self, session: Any, records: list[OutboxRecord]) -> None:
-        """Write already-built records in the caller's open transaction."""
-        if isinstance(session, sqlite3.Connection):
-            from outbox.sqlite_transactions import insert_outbox_records as insert_sqlite
+        """Write already-built records in the caller's open transaction.
 
-            insert_sqlite(session, records)
-        elif hasattr(session, "in_transaction") and hasattr(session, "client"):
-            from outbox.mongo_store import insert_outbox_records as insert_mongo
-
-            await insert_mongo(session, self.database, records)
-        else:
-            raise EmitRefused(
-                "unsupported_session",
-                "emit needs a PyMongo or Motor session, or a sqlite3 connection",
-            )
+        The store whose driver ``session`` belongs to writes them (see ``outbox.stores``).
+        Raises ``EmitRefused("unsupported_session")`` for a session no store recognizes.
+        """
+        adapter = adapter_for_session(session)
+        await adapter.write_records(session, records, database=self.database)

@@ -11,6 +11,8 @@ from typing import Any, Final
 
 import orjson
 
+from foundation.constants import PENDING
+from foundation.errors import StoreError
 from outbox.records import (
     JsonObject,
     Notification,
@@ -19,8 +21,6 @@ from outbox.records import (
     audience_to_dict,
 )
 from outbox.timestamps import from_micros, to_micros
-from tidings.constants import PENDING
-from tidings.errors import StoreError
 
 # The order ``record_row`` writes and ``record_from_row`` reads.
 RECORD_COLUMNS: Final = (

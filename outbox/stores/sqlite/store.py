@@ -8,10 +8,11 @@ SIGKILL loses no committed transaction (only a power loss can drop the last comm
 processes (host app, worker, delivery nodes) may open one file at once; a writer waits up to the
 busy timeout for the lock, then gets ``StoreUnavailable``.
 
-Claim order is the outbox's ``position`` (see ``migrations/sqlite.py``): SQLite hands out
-positions in commit order, which is what G4 needs. Times are stored as integer microseconds
-since the epoch, UTC, and come back as timezone-aware UTC datetimes; naive datetimes are
-refused with ``ValueError``. ``sqlite3`` errors become ``StoreError``/``StoreUnavailable`` here.
+Claim order is the outbox's ``position`` (see ``migrations/sqlite/v1_initial_schema.py``):
+SQLite hands out positions in commit order, which is what G4 needs. Times are stored as
+integer microseconds since the epoch, UTC, and come back as timezone-aware UTC datetimes;
+naive datetimes are refused with ``ValueError``. ``sqlite3`` errors become ``StoreError`` or
+``StoreUnavailable`` here.
 """
 
 import asyncio
@@ -22,17 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-from migrations.sqlite import (
-    BUSY_TIMEOUT_SECONDS,
-    LATEST_SQLITE_VERSION,
-    connect,
-    sqlite_schema_version,
-    store_error,
-)
-from outbox import sqlite_transactions as tx
+from foundation.errors import ConfigurationError, StoreError
+from migrations.sqlite import LATEST_SQLITE_VERSION
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
-from outbox.sqlite_checkpointer import SAFETY_NET_PAGES, WalCheckpointer
-from tidings.errors import ConfigurationError, StoreError
+from outbox.stores.sqlite import transactions as tx
+from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
+from outbox.stores.sqlite.connection import BUSY_TIMEOUT_SECONDS, connect, store_error
+from outbox.stores.sqlite.schema import sqlite_schema_version
 
 
 def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:

@@ -1,17 +1,27 @@
-"""The storage port: what the worker, delivery and operators need from a store.
+"""The storage port: everything tidings needs from a store, host transactions included.
 
-Two adapters implement it and pass one contract suite (``tests/contract``):
-``outbox.sqlite_store.SqliteStore`` (the embedded default) and
-``outbox.mongo_store.MongoStore``. Only adapter modules import a database driver.
+A store is two things, each a protocol here:
+
+- :class:`OutboxStore`, an open store: what the worker, delivery and operators do with it;
+- :class:`StoreAdapter`, a kind of store: how to open and migrate one from the settings, and
+  how to join the host application's own transactions on it (the write that makes G1 hold).
+
+Each adapter is one folder under ``outbox/stores/`` with everything it needs (connection,
+error translation, schema applier, host-transaction writer), and is the only code that imports
+its driver; its schema history lives under ``migrations/<store>/``. ``outbox.stores`` picks the
+adapter from the store URL or from the host's session. Two adapters exist and pass one
+contract suite (``tests/contract``): ``sqlite`` (the embedded default) and ``mongo``. See
+``docs/adding-a-store.md``.
 
 Time is always passed in as ``now`` (timezone-aware UTC); adapters never read the clock.
-Every method may raise :class:`tidings.errors.StoreError` (or ``StoreUnavailable``).
+Every method may raise :class:`foundation.errors.StoreError` (or ``StoreUnavailable``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from foundation.settings import Settings
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
 
 
@@ -105,4 +115,52 @@ class OutboxStore(Protocol):
         """Delete inbox entries routed before ``before`` (and bodies no entry needs).
 
         Heads and acks are kept, so seqs continue after a trim. Returns entries deleted.
+        """
+
+
+class StoreAdapter(Protocol):
+    """One kind of store: opening and migrating it, and the host application's side.
+
+    The host side takes the driver objects the host already has (a connection, a client, a
+    session) as plain objects: ``api_hooks`` never names a driver type.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short name for messages (``"sqlite"``, ``"mongodb"``)."""
+
+    async def open(self, settings: Settings) -> OutboxStore:
+        """Connect to the store ``settings.store_url`` names; its schema must be migrated.
+
+        Raises ``ConfigurationError`` when the schema is behind (telling to run ``tidings
+        migrate``) or the store cannot do what tidings needs, ``StoreUnavailable`` when it
+        does not answer.
+        """
+
+    async def migrate(self, settings: Settings) -> int:
+        """Apply every missing schema version to the store; return how many ran."""
+
+    def owns_session(self, session: object) -> bool:
+        """Whether ``session`` is a transaction handle of this store's driver."""
+
+    async def write_records(
+        self, session: Any, records: Sequence[OutboxRecord], *, database: str
+    ) -> None:
+        """Write ``records`` as pending inside the caller's open transaction on ``session``.
+
+        Never begins, commits or rolls back: the records exist if and only if the caller
+        commits (G1). Raises ``NotInTransaction`` and writes nothing for a session outside a
+        transaction. ``database`` names the database of a store that has several.
+        """
+
+    def owns_client(self, target: object) -> bool:
+        """Whether ``target`` is a client (or connection) of this store's driver."""
+
+    async def run_in_transaction[T](
+        self, target: Any, callback: Callable[[Any], Awaitable[T]], *, deadline_seconds: float
+    ) -> T:
+        """Run ``callback(session)`` in a transaction on ``target`` and commit it.
+
+        Retries the whole callback by the driver's rules for transient conflicts, so a
+        callback may run more than once; exceptions from it roll back and propagate.
         """

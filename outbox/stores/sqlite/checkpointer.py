@@ -3,7 +3,7 @@
 In WAL mode every commit appends pages to the ``-wal`` file, and a checkpoint copies them back
 into the database file. By default SQLite runs that checkpoint inside whichever commit takes
 the log past 1,000 pages, so the routing worker's append transaction paid for it (about a
-sixth of its time). A :class:`~outbox.sqlite_store.SqliteStore` therefore raises its own
+sixth of its time). A :class:`~outbox.stores.sqlite.store.SqliteStore` therefore raises its own
 connection's automatic threshold to :data:`SAFETY_NET_PAGES` and runs this checkpointer: a
 ``PASSIVE`` checkpoint on a second connection, on a thread of its own, at most every
 ``interval`` seconds while the store writes. A passive checkpoint never takes the write lock
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, NoReturn
 
-from migrations.sqlite import connect
+from outbox.stores.sqlite.connection import connect
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """The embedded store's operations: each one synchronous transaction on one connection.
 
 Writes run in an explicit ``BEGIN IMMEDIATE`` transaction, so a writer holds the database's
-single write lock before it reads anything it decides on. :func:`insert_outbox_records` is
-the exception: it joins the host application's transaction and translates driver errors
-itself. The others raise ``sqlite3.Error`` as the driver does (``SqliteStore`` translates
-it), ``LeaseLost`` when routing without the lease, and ``ValueError`` for naive datetimes.
+single write lock before it reads anything it decides on. Each raises ``sqlite3.Error`` as
+the driver does (``SqliteStore`` translates it), ``LeaseLost`` when routing without the lease,
+and ``ValueError`` for naive datetimes. The write that joins the host application's own
+transaction is in :mod:`outbox.stores.sqlite.host`.
 """
 
 import sqlite3
@@ -13,20 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Final
 
-from migrations.sqlite import store_error
-from outbox.records import AckOutcome, InboxEntry, LagFigures, Notification, OutboxRecord, Route
-from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
-from outbox.sqlite_rows import (
-    RECORD_COLUMNS,
-    dumps,
-    json_list,
-    notification_from_row,
-    optional_micros,
-    record_from_row,
-    record_row,
-)
-from outbox.timestamps import from_micros, to_micros
-from tidings.constants import (
+from foundation.constants import (
     ACKS,
     COUNTERS,
     DEAD,
@@ -37,9 +24,21 @@ from tidings.constants import (
     PENDING,
     ROUTER_LEASE,
 )
-from tidings.errors import LeaseLost, NotInTransaction
+from foundation.errors import LeaseLost
+from outbox.records import AckOutcome, InboxEntry, LagFigures, Notification, OutboxRecord, Route
+from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
+from outbox.stores.sqlite.rows import (
+    RECORD_COLUMNS,
+    dumps,
+    json_list,
+    notification_from_row,
+    optional_micros,
+    record_from_row,
+    record_row,
+)
+from outbox.timestamps import from_micros, to_micros
 
-_INSERT_RECORD: Final = (
+INSERT_RECORD: Final = (
     f"INSERT INTO {OUTBOX} ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING"
 )
@@ -61,36 +60,6 @@ _READ_INBOX: Final = (
 )
 
 
-def _require_transaction(conn: sqlite3.Connection) -> None:
-    """Raise ``NotInTransaction`` for a connection whose writes would commit on their own."""
-    if conn.autocommit is True:
-        raise NotInTransaction("emit needs a connection inside a transaction (autocommit=True)")
-    legacy = conn.autocommit == sqlite3.LEGACY_TRANSACTION_CONTROL
-    if legacy and conn.isolation_level is None and not conn.in_transaction:
-        raise NotInTransaction(
-            "emit needs a connection inside a transaction (isolation_level=None and no BEGIN)"
-        )
-
-
-def insert_outbox_records(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
-    """Write ``records`` as pending inside the caller's transaction on the caller's ``conn``.
-
-    Never begins, commits or rolls back: the records exist if and only if the caller commits
-    (G1). A connection that cannot be in a transaction (``autocommit=True``, or legacy mode
-    with ``isolation_level=None`` outside ``BEGIN``) is refused with ``NotInTransaction``
-    before anything is written. A legacy connection with an isolation level opens its
-    transaction implicitly at this insert. A record id already stored is skipped, so a
-    repeated insert is a no-op. Raises ``ValueError`` for naive datetimes, ``TypeError`` for
-    data that is not JSON, ``StoreError`` for driver errors (the caller should roll back).
-    """
-    _require_transaction(conn)
-    rows = [record_row(record) for record in records]
-    try:
-        conn.executemany(_INSERT_RECORD, rows)
-    except sqlite3.Error as error:
-        raise store_error(error) from error
-
-
 @contextmanager
 def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any exception ``ROLLBACK``, then re-raise."""
@@ -105,16 +74,16 @@ def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def add(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
-    """``OutboxStore.add_records`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.add_records`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     rows = [record_row(record) for record in records]
     with _write_transaction(conn):
-        conn.executemany(_INSERT_RECORD, rows)
+        conn.executemany(INSERT_RECORD, rows)
 
 
 def claim(
     conn: sqlite3.Connection, owner: str, now: datetime, lease_seconds: float, limit: int
 ) -> list[OutboxRecord]:
-    """``OutboxStore.claim_batch`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.claim_batch`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     now_us = to_micros(now)
     until_us = now_us + round(lease_seconds * 1_000_000)
     with _write_transaction(conn):
@@ -201,7 +170,7 @@ def _write_routing(
 def append(
     conn: sqlite3.Connection, owner: str, now: datetime, routes: Sequence[Route]
 ) -> list[InboxEntry]:
-    """``OutboxStore.append_to_inbox`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.append_to_inbox`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     now_us = to_micros(now)
     with _write_transaction(conn):
         _check_lease(conn, owner, now_us)
@@ -217,7 +186,7 @@ def append(
 def record_failure(
     conn: sqlite3.Connection, record_id: str, error: str, retry_at: datetime | None
 ) -> None:
-    """``OutboxStore.record_failure`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.record_failure`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     status = DEAD if retry_at is None else PENDING
     with _write_transaction(conn):
         conn.execute(
@@ -228,13 +197,13 @@ def record_failure(
 
 
 def release(conn: sqlite3.Connection, owner: str) -> None:
-    """``OutboxStore.release_lease`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.release_lease`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     with _write_transaction(conn):
         conn.execute(f"DELETE FROM {LEASES} WHERE name = ? AND owner = ?", (ROUTER_LEASE, owner))
 
 
 def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
-    """``OutboxStore.list_dead`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.list_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     rows = conn.execute(
         f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT ?",
         (DEAD, max(limit, 0)),
@@ -243,7 +212,7 @@ def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
 
 
 def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
-    """``OutboxStore.requeue_dead`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.requeue_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     update = (
         f"UPDATE {OUTBOX} SET status = ?, attempts = 0, next_attempt_at = NULL WHERE status = ?"
     )
@@ -258,7 +227,7 @@ def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
 
 
 def lag(conn: sqlite3.Connection) -> LagFigures:
-    """``OutboxStore.lag`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.lag`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     pending, dead, oldest = conn.execute(
         f"SELECT (SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
         f"(SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
@@ -275,12 +244,12 @@ def _scalar(conn: sqlite3.Connection, query: str, params: tuple[object, ...]) ->
 
 
 def head(conn: sqlite3.Connection, user_id: str) -> int:
-    """``OutboxStore.head`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.head`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     return _scalar(conn, f"SELECT head FROM {COUNTERS} WHERE user_id = ?", (user_id,))
 
 
 def acked(conn: sqlite3.Connection, user_id: str, device: str) -> int:
-    """``OutboxStore.acked`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.acked`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     query = f"SELECT seq FROM {ACKS} WHERE user_id = ? AND device = ?"
     return _scalar(conn, query, (user_id, device))
 
@@ -288,7 +257,7 @@ def acked(conn: sqlite3.Connection, user_id: str, device: str) -> int:
 def read_inbox(
     conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int
 ) -> list[InboxEntry]:
-    """``OutboxStore.read_inbox_after`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.read_inbox_after`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     rows = conn.execute(_READ_INBOX, (user_id, after_seq, max(limit, 0))).fetchall()
     return [
         InboxEntry(user_id, row[0], notification_from_row(row[2:]), from_micros(row[1]))
@@ -297,7 +266,7 @@ def read_inbox(
 
 
 def record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) -> AckOutcome:
-    """``OutboxStore.record_ack`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.record_ack`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     # Decided under the write lock, so two racing acks are serialized and never move back.
     with _write_transaction(conn):
         outcome = ack_outcome(acked(conn, user_id, device), head(conn, user_id), seq)
@@ -311,7 +280,7 @@ def record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) ->
 
 
 def trim(conn: sqlite3.Connection, before: datetime) -> int:
-    """``OutboxStore.trim`` (see ``outbox/store.py``) as one transaction on ``conn``."""
+    """``OutboxStore.trim`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     before_us = to_micros(before)
     with _write_transaction(conn):
         deleted = conn.execute(f"DELETE FROM {INBOX} WHERE routed_at < ?", (before_us,)).rowcount
