@@ -16,8 +16,8 @@ zero-argument callable returning one::
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
 
+from foundation.errors import ConfigurationError, UnknownGroup
 from outbox.records import Audience, Everyone, Group, Users
-from tidings.errors import ConfigurationError, UnknownGroup
 
 GroupResolver = Callable[[str], Awaitable[Iterable[str]]]
 

@@ -10,9 +10,9 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
+from foundation.histograms import LoopHistogram
 from outbox.records import Notification
 from outbox.routing import RoutedBatch
-from tidings.histograms import LoopHistogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
