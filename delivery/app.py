@@ -4,8 +4,8 @@ Standalone: ``create_app(settings)`` (what ``tidings serve`` runs). Inside a hos
 
     @asynccontextmanager
     async def lifespan(app):
-        async with tidings_running(settings, revocation_check=check) as services:
-            app.state.tidings = services
+        async with tidings_running(settings, revocation_check=check) as node:
+            app.state.delivery_node = node
             yield
 
     app = FastAPI(lifespan=lifespan)
@@ -23,12 +23,12 @@ from delivery import probes, rest, websocket
 from delivery.auth import RevocationCheck, TokenVerifier
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
+from delivery.node import DeliveryNode
 from delivery.presence import node_key, report_connections
 from delivery.responses import install_error_handlers
-from delivery.services import Services
 from delivery.tickets import TicketStore
+from foundation.settings import Settings
 from outbox.stores import open_store
-from tidings.settings import Settings
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -45,13 +45,13 @@ def tidings_router() -> APIRouter:
 @contextlib.asynccontextmanager
 async def tidings_running(
     settings: Settings, *, revocation_check: RevocationCheck | None = None
-) -> AsyncIterator[Services]:
+) -> AsyncIterator[DeliveryNode]:
     """Open the store, Redis and the live hub; on exit close every connection with 1001."""
     verifier = TokenVerifier(settings, revocation_check)  # refuses bad auth settings first
     store = await open_store(settings)
     redis = aioredis.Redis.from_url(settings.redis_url)
     hub = LiveHub(redis)
-    services = Services(
+    node = DeliveryNode(
         settings=settings,
         store=store,
         redis=redis,
@@ -63,7 +63,7 @@ async def tidings_running(
     await hub.start()
     presence = asyncio.create_task(report_connections(redis, hub, node_key()))
     try:
-        yield services
+        yield node
     finally:
         await hub.close_all(SHUTDOWN_GRACE_SECONDS)
         presence.cancel()
@@ -78,8 +78,8 @@ def create_app(settings: Settings, *, revocation_check: RevocationCheck | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with tidings_running(settings, revocation_check=revocation_check) as services:
-            app.state.tidings = services
+        async with tidings_running(settings, revocation_check=revocation_check) as node:
+            app.state.delivery_node = node
             yield
 
     app = FastAPI(title="tidings", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -12,8 +12,8 @@ from typing import Any, Final, Literal
 
 import jwt
 
-from tidings.errors import ConfigurationError, TidingsError
-from tidings.settings import Settings
+from foundation.errors import ConfigurationError, TidingsError
+from foundation.settings import Settings
 
 AuthCode = Literal[
     "token_missing",

@@ -24,23 +24,25 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
-from delivery.auth import AuthFailed, TokenRevoked
-from delivery.services import Services
-from delivery.session import (
+from delivery.actions import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_TOO_SLOW,
     Action,
     Close,
-    DeliverySession,
     ReadInbox,
     Send,
-    SessionState,
     StoreAck,
     VerifyRefresh,
 )
+from delivery.auth import AuthFailed, TokenRevoked
+from delivery.node import DeliveryNode
+from delivery.session import (
+    DeliverySession,
+    SessionState,
+)
+from foundation.errors import StoreError
 from outbox.records import AckOutcome, InboxEntry, Notification
-from tidings.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 class Connection:
     """One accepted WebSocket, registered with the node's live hub while it runs."""
 
-    def __init__(self, websocket: WebSocket, session: DeliverySession, node: Services) -> None:
+    def __init__(self, websocket: WebSocket, session: DeliverySession, node: DeliveryNode) -> None:
         self._websocket = websocket
         self._session = session
         self._node = node

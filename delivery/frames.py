@@ -15,9 +15,9 @@ from typing import Final
 
 import orjson
 
+from foundation.constants import DEFAULT_DEVICE, DEVICE_PATTERN, MAX_SEQ
+from foundation.errors import TidingsError
 from outbox.records import InboxEntry, Notification
-from tidings.constants import DEFAULT_DEVICE, DEVICE_PATTERN, MAX_SEQ
-from tidings.errors import TidingsError
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 500

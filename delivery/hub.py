@@ -16,9 +16,9 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from outbox.live import decode_live_batch
+from foundation.constants import LIVE_CHANNEL
+from outbox.live_wire import decode_live_batch
 from outbox.records import InboxEntry, Notification
-from tidings.constants import LIVE_CHANNEL
 
 log = logging.getLogger(__name__)
 

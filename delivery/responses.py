@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tidings.errors import StoreError
+from foundation.errors import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,8 @@
-"""What one delivery node holds: built once at startup and passed to the endpoints."""
+"""A delivery node: what one process serving ``/ws`` and REST holds, built once at startup.
+
+The lifespan builds one :class:`DeliveryNode` and keeps it at ``app.state.delivery_node``;
+the endpoints take it from there (as ``node``).
+"""
 
 from dataclasses import dataclass
 
@@ -8,13 +12,13 @@ from delivery.auth import TokenVerifier
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
 from delivery.tickets import TicketStore
-from outbox.store import OutboxStore
-from tidings.settings import Settings
+from foundation.settings import Settings
+from outbox.port import OutboxStore
 
 
 @dataclass(frozen=True)
-class Services:
-    """The node's settings, store, Redis, live hub, verifier, tickets and metrics."""
+class DeliveryNode:
+    """The node's settings, store, Redis, live hub, token verifier, tickets and metrics."""
 
     settings: Settings
     store: OutboxStore
