@@ -16,7 +16,7 @@ and its own channel, and take turns within each round of runs, so that a slow sp
 machine hits every server rather than one. CPU used by any other process is measured and
 runs where it exceeded 10% of a CPU are marked.
 
-Traffic: live messages encoded with :func:`outbox.live.encode_live_batch`, ``BATCH``
+Traffic: live messages encoded with :func:`outbox.live_wire.encode_live_batch`, ``BATCH``
 notifications per message, each for a different user with ~260 bytes of data holding the
 publish time, published the way the worker does (on ``LIVE_CHANNEL`` for tidings, on a
 channel of its own for each bare server). The bare server decodes them with
@@ -73,10 +73,10 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from outbox.live import encode_live_batch  # noqa: E402
+from foundation.constants import LIVE_CHANNEL  # noqa: E402
+from outbox.live_wire import encode_live_batch  # noqa: E402
 from outbox.records import InboxEntry, Notification, OutboxRecord, Users  # noqa: E402
-from outbox.sqlite_store import SqliteStore  # noqa: E402
-from tidings.constants import LIVE_CHANNEL  # noqa: E402
+from outbox.stores.sqlite.store import SqliteStore  # noqa: E402
 
 PYTHON = sys.executable
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
@@ -424,7 +424,7 @@ class Publisher:
 def frame_bytes(publisher: Publisher) -> tuple[int, int]:
     """Sizes of one notification's data and of its frame."""
     from delivery.frames import encode_notification
-    from outbox.live import decode_live_batch
+    from outbox.live_wire import decode_live_batch
 
     entry = decode_live_batch(publisher.message(["u0000"], 1)).entries[0]
     return len(orjson.dumps(entry.notification.data)), len(encode_notification(entry).encode())

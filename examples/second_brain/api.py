@@ -92,7 +92,7 @@ def _origin_session(raw: str | None) -> str | None:
 
 async def _run(request: Request, repo: Repository, work: operations.Work) -> JsonResponse:
     """Commit ``work`` and wake the worker right after the commit."""
-    result = await repo.run(work, redis=request.app.state.tidings.redis)
+    result = await repo.run(work, redis=request.app.state.delivery_node.redis)
     return JsonResponse(result)
 
 
@@ -161,5 +161,5 @@ async def token(request: Request, body: TokenBody, repo: RepositoryDep) -> JsonR
     """Sign an access token for a demo user (mounted in demo mode only)."""
     if body.user not in await repo.usernames():
         raise ApiError(404, "unknown_user", f"there is no demo user {body.user!r}")
-    settings = request.app.state.tidings.settings
+    settings = request.app.state.delivery_node.settings
     return JsonResponse({"token": demo_token(settings, body.user), "token_type": "bearer"})

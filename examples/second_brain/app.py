@@ -21,7 +21,7 @@ from examples.second_brain import api
 from examples.second_brain.demo_data import DEMO_FAMILY, DEMO_USERS
 from examples.second_brain.domain import DomainError
 from examples.second_brain.repository import open_repository
-from tidings.settings import Settings
+from foundation.settings import Settings
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 # The JavaScript client, built (clients/js/dist is committed, so no build step is needed).
@@ -37,12 +37,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with tidings_running(settings) as services:
+        async with tidings_running(settings) as node:
             repository = open_repository(settings)
             try:
                 if settings.demo:
                     await repository.seed(DEMO_USERS, DEMO_FAMILY)
-                app.state.tidings = services
+                app.state.delivery_node = node
                 app.state.repository = repository
                 yield
             finally:

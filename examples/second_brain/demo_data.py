@@ -6,7 +6,7 @@ from typing import Final
 import jwt
 
 from examples.second_brain.domain import Member, User
-from tidings.settings import Settings
+from foundation.settings import Settings
 
 DEMO_USERS: Final = (
     User("alice", "Alice", 100),

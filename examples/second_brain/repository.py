@@ -8,7 +8,7 @@ import os
 from typing import Final
 
 from examples.second_brain.domain import Repository
-from tidings.settings import Settings
+from foundation.settings import Settings
 
 APP_DATABASE_VARIABLE: Final = "SECOND_BRAIN_DATABASE"
 

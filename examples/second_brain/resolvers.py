@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Final
 
 from examples.second_brain.domain import Repository
-from migrations.sqlite import connect
+from foundation.settings import Settings, load_settings
 from outbox.resolvers import GroupResolver, Resolvers
-from tidings.settings import Settings, load_settings
+from outbox.stores.sqlite import connect
 
 RESOLVERS_PATH: Final = "examples.second_brain.resolvers:resolvers"
 
@@ -32,7 +32,7 @@ def sqlite_family_members(path: Path) -> GroupResolver:
         from examples.second_brain.sqlite_repo import family_usernames
 
         conn: sqlite3.Connection
-        with closing(connect(path, create=False)) as conn:
+        with closing(connect(path)) as conn:
             return family_usernames(conn, family_id)
 
     async def members(family_id: str) -> list[str]:

@@ -15,9 +15,9 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure
 
 from api_hooks import EmitRefused, Emitter, NotInTransaction, Users, run_in_transaction
-from migrations.sqlite import apply_sqlite
+from foundation.constants import OUTBOX
+from outbox.stores.sqlite.schema import apply_sqlite
 from tests.mongo_server import MongoEndpoint
-from tidings.constants import OUTBOX
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Motor is deprecated
 

@@ -1,6 +1,6 @@
 """The storage port's contract, run unchanged against every adapter.
 
-Every assertion comes from the docstrings of :class:`outbox.store.OutboxStore`. Leases expire
+Every assertion comes from the docstrings of :class:`outbox.port.OutboxStore`. Leases expire
 because a later ``now`` is passed, never because a test waits. Tests on the ``store`` fixture
 call the store one operation at a time; concurrency is tested on SQLite only, where it means
 something (the MongoDB test double is not safe under concurrent sessions).
@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.constants import DEAD, PENDING
+from foundation.errors import LeaseLost
+from outbox.port import OutboxStore
 from outbox.records import (
     AckOutcome,
     Audience,
@@ -25,7 +28,6 @@ from outbox.records import (
     Route,
     Users,
 )
-from outbox.store import OutboxStore
 from tests.contract.builders import (
     T0,
     at,
@@ -36,8 +38,6 @@ from tests.contract.builders import (
     of_user,
     routes_for,
 )
-from tidings.constants import DEAD, PENDING
-from tidings.errors import LeaseLost
 
 LEASE = 30.0
 A = "router-a"
@@ -698,8 +698,8 @@ async def test_trim_of_nothing_deletes_nothing(store: OutboxStore) -> None:
 @pytest.fixture
 async def sqlite_pair(sqlite_path: Path) -> AsyncIterator[tuple[OutboxStore, OutboxStore]]:
     """Two independently opened stores on one migrated SQLite file."""
-    from migrations.sqlite import apply_sqlite
-    from outbox.sqlite_store import SqliteStore
+    from outbox.stores.sqlite.schema import apply_sqlite
+    from outbox.stores.sqlite.store import SqliteStore
 
     apply_sqlite(sqlite_path)
     first = await SqliteStore.open(sqlite_path)

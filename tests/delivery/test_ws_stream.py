@@ -11,9 +11,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from outbox.live import wake
+from api_hooks.wake import wake
 from outbox.records import Users
-from outbox.sqlite_store import SqliteStore
+from outbox.stores.sqlite.store import SqliteStore
 from tests.delivery.helpers import (
     StreamClient,
     bearer,

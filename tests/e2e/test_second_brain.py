@@ -25,11 +25,11 @@ from examples.second_brain.resolvers import (
     repository_family_members,
     resolvers_for,
 )
-from migrations.sqlite import apply_sqlite
+from foundation.constants import DEMO_JWT_SECRET, OUTBOX
+from foundation.settings import Settings
 from outbox.records import audience_from_dict
+from outbox.stores.sqlite.schema import apply_sqlite
 from tests.mongo_server import MongoEndpoint
-from tidings.constants import DEMO_JWT_SECRET, OUTBOX
-from tidings.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Motor, via mongoeco
 
