@@ -10,11 +10,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from foundation.constants import NODE_CONNECTIONS_PREFIX, ROUTED_COUNTER_KEY
+from foundation.settings import Settings
+from outbox.port import OutboxStore
 from outbox.records import LagFigures
-from outbox.store import OutboxStore
 from outbox.stores import open_store
-from tidings.constants import NODE_CONNECTIONS_PREFIX, ROUTED_COUNTER_KEY
-from tidings.settings import Settings
 
 LAG_EXCEEDED = 3
 RATE_SAMPLE_SECONDS = 1.0
