@@ -4,7 +4,7 @@ MockTransport) and a manual clock: no network, no real time."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -16,18 +16,23 @@ from tidings_client import (
     AuthReason,
     BackoffPolicy,
     Broadcast,
+    ClientOptions,
     ClientState,
     Cursor,
+    CursorStore,
     MemoryCursorStore,
     Notification,
     ResyncInfo,
+    Runtime,
     StopInfo,
     StopReason,
     TidingsClient,
     TidingsClientError,
 )
+from tidings_client.options import Handler
 
 PageHandler = Callable[[int, int], Awaitable[httpx.Response]]
+OPTIONS = ClientOptions(acks=AckPolicy(max_delay=0.1, max_items=3))
 
 
 async def no_pages(_since: int, _limit: int) -> httpx.Response:
@@ -80,22 +85,32 @@ class Harness:
     def on_broadcast(self, broadcast: Broadcast) -> None:
         self.broadcasts.append(broadcast.event)
 
-    def client(self, http: httpx.AsyncClient, **options: Any) -> TidingsClient:
-        values: dict[str, Any] = {
-            "get_token": self.get_token,
-            "connect": self.server.connect,
-            "http": http,
-            "clock": self.clock,
-            "sleep": self.clock.sleep,
-            "random": lambda: 0.5,
-            "acks": AckPolicy(max_delay=0.1, max_items=3),
-            "on_notification": self.on_notification,
-            "on_broadcast": self.on_broadcast,
-            "on_resync": self.resyncs.append,
-            "on_error": self.errors.append,
-        }
-        values.update(options)
-        return TidingsClient("http://tidings.test/base/", **values)
+    def client(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        store: CursorStore | None = None,
+        on_notification: Handler[Notification] | None = None,
+        **options: Any,
+    ) -> TidingsClient:
+        """A client on the fakes; ``options`` are :class:`ClientOptions` fields."""
+        return TidingsClient(
+            "http://tidings.test/base/",
+            get_token=self.get_token,
+            store=store,
+            on_notification=on_notification or self.on_notification,
+            on_broadcast=self.on_broadcast,
+            on_resync=self.resyncs.append,
+            on_error=self.errors.append,
+            options=replace(OPTIONS, **options),
+            runtime=Runtime(
+                connect=self.server.connect,
+                http=http,
+                clock=self.clock,
+                sleep=self.clock.sleep,
+                random=lambda: 0.5,
+            ),
+        )
 
 
 @pytest.fixture
