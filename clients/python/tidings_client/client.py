@@ -14,8 +14,9 @@ Guarantees to the application, within one client instance:
   seen again);
 - every close code is handled as protocol v1 says (see :mod:`tidings_client.closes`).
 
-This module is the connection loop (credentials, sockets, backoff, close codes); the stream
-itself is :mod:`tidings_client.stream`, token refresh :mod:`tidings_client.refresh`.
+This module is the connection loop (sockets, backoff, close codes); the stream itself is
+:mod:`tidings_client.stream`, credentials :mod:`tidings_client.credentials`, token refresh
+:mod:`tidings_client.refresh`.
 """
 
 import asyncio
@@ -23,12 +24,10 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
-
-import httpx
 
 from .backoff import Backoff
 from .closes import CLOSE_ABNORMAL, CLOSE_NORMAL, CloseDecision, Reconnect, Stop, decide_close
+from .credentials import Credentials, resolve
 from .cursor import CursorStore, MemoryCursorStore
 from .errors import TidingsClientError
 from .frames import (
@@ -39,8 +38,6 @@ from .frames import (
     Welcome,
     parse_server_frame,
 )
-from .gap import Page
-from .jwt import token_expiry
 from .models import (
     AuthReason,
     Broadcast,
@@ -59,7 +56,6 @@ from .options import (
     StateHandler,
 )
 from .refresh import Refresher
-from .rest import RestApi
 from .stream import Stream
 from .transport import Transport, TransportClosed, websockets_connector
 
@@ -75,19 +71,6 @@ class _Connection:
     forced: CloseDecision | None = None  # set when we closed it: what to do next
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     refresher: Refresher | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    url: str
-    headers: dict[str, str]
-    token_exp: float | None
-
-
-async def _resolve[T](value: T | Awaitable[T]) -> T:
-    if isinstance(value, Awaitable):
-        return await value
-    return value
 
 
 class TidingsClient:
@@ -124,17 +107,11 @@ class TidingsClient:
     ) -> None:
         options = options or ClientOptions()
         runtime = runtime or Runtime()
-        if get_token is None and get_ticket is None:
-            raise ValueError("TidingsClient needs get_token or get_ticket")
-        if options.auth == "token" and get_token is None:
-            raise ValueError('auth="token" needs get_token')
         self.url = url.rstrip("/")
+        self._credentials = Credentials(self.url, get_token, get_ticket, options, runtime.http)
         self.session_id = options.session_id or uuid.uuid4().hex
         self.stats = ClientStats()
-        self._get_token = get_token
-        self._get_ticket = get_ticket
         self._options = options
-        self._ws_url = options.ws_url or _ws_base(self.url)
         self._backoff = Backoff(options.backoff, runtime.random)
         self._on_notification = on_notification
         self._on_broadcast = on_broadcast
@@ -142,8 +119,6 @@ class TidingsClient:
         self._on_state_change = on_state_change
         self._on_error = on_error
         self._connect = runtime.connect or websockets_connector(options.open_timeout)
-        self._http = runtime.http
-        self._owns_http = runtime.http is None
         self._clock = runtime.clock
         self._sleep = runtime.sleep
         self._stream = Stream(
@@ -257,7 +232,8 @@ class TidingsClient:
         self._set_state(ClientState.CONNECTING)
         self.stats.attempts += 1
         try:
-            target = await self._connect_target("unauthorized" if renew_auth else "connect")
+            reason: AuthReason = "unauthorized" if renew_auth else "connect"
+            target = await self._credentials.target(reason, self._stream.position)
         except Exception as error:
             return self._credentials_failed(error), None
         if self._stopping:
@@ -294,27 +270,6 @@ class TidingsClient:
             return Stop("revoked")
         self._report(failure)
         return Reconnect("backoff", renew_auth=failure.status == 401)
-
-    async def _connect_target(self, reason: AuthReason) -> _Target:
-        params: dict[str, str] = {}
-        if self._stream.position is not None:
-            params["since"] = str(self._stream.position)
-        if self._options.device is not None:
-            params["device"] = self._options.device
-        headers: dict[str, str] = {}
-        token_exp: float | None = None
-        if self._options.auth == "token":
-            token = await self._token(reason)
-            token_exp = token_expiry(token)
-            headers["Authorization"] = f"Bearer {token}"
-        elif self._get_ticket is not None:
-            params["ticket"] = await _resolve(self._get_ticket(reason))
-        else:
-            token = await self._token(reason)
-            token_exp = token_expiry(token)
-            params["ticket"] = await self._rest().ticket(token)
-        query = f"?{urlencode(params)}" if params else ""
-        return _Target(self._ws_url + query, headers, token_exp)
 
     async def _serve(self, connection: _Connection) -> int:
         """Read and handle frames in order until the socket closes; returns the close code."""
@@ -356,7 +311,7 @@ class TidingsClient:
         elif frame is None or not connection.welcomed:
             return  # unknown frame types are ignored
         elif isinstance(frame, NotificationFrame):
-            read = self._read_page if self._get_token is not None else None
+            read = self._credentials.read_page if self._credentials.has_token else None
             if not await self._stream.receive(frame.notification, read):
                 await self._abandon(connection, Reconnect("immediate"))  # the server replays
         elif isinstance(frame, CaughtUp):
@@ -374,9 +329,9 @@ class TidingsClient:
         if not await self._stream.open(welcome, connection.since, connection.transport.send):
             await self._abandon(connection, Reconnect("none"))  # another user's cursor
             return
-        if self._get_token is not None:
+        if self._credentials.has_token:
             connection.refresher = Refresher(
-                get_token=lambda: self._token("refresh"),
+                get_token=lambda: self._credentials.token("refresh"),
                 send=connection.transport.send,
                 token_exp=connection.token_exp,
                 lead=self._options.refresh_lead,
@@ -390,23 +345,7 @@ class TidingsClient:
     def _refreshed(self) -> None:
         self.stats.refreshes += 1
 
-    async def _read_page(self, since: int, limit: int) -> Page:
-        return await self._rest().page(await self._token("fetch"), since, limit)
-
     # Small pieces.
-
-    async def _token(self, reason: AuthReason) -> str:
-        if self._get_token is None:
-            raise TidingsClientError("auth_failed", "no get_token callback")
-        try:
-            return await _resolve(self._get_token(reason))
-        except Exception as error:
-            raise TidingsClientError("auth_failed", f"get_token failed: {error!r}") from error
-
-    def _rest(self) -> RestApi:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
-        return RestApi(self.url, self._http)
 
     def _later(
         self, connection: _Connection, delay: float, then: Callable[[], Awaitable[None]]
@@ -440,9 +379,7 @@ class TidingsClient:
 
     async def _finish(self, info: StopInfo) -> None:
         await self._stream.close()
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._credentials.aclose()
         self._set_state(ClientState.STOPPED)
         self._stop_info = info
         self._stopped.set()
@@ -462,7 +399,7 @@ class TidingsClient:
         if handler is None:
             return
         try:
-            await _resolve(handler(value))
+            await resolve(handler(value))
         except Exception as error:
             self._report(TidingsClientError("handler_failed", f"a handler raised: {error!r}"))
 
@@ -470,12 +407,3 @@ class TidingsClient:
         if self._on_error is not None:
             with contextlib.suppress(Exception):
                 self._on_error(error)
-
-
-def _ws_base(url: str) -> str:
-    """``http(s)://host/base`` -> ``ws(s)://host/base/ws``."""
-    if url.startswith("https://"):
-        url = "wss://" + url.removeprefix("https://")
-    elif url.startswith("http://"):
-        url = "ws://" + url.removeprefix("http://")
-    return url + "/ws"
