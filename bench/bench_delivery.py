@@ -49,7 +49,8 @@ v5 to it over the same plain WebSocket client.
    routed by ``tidings worker --burst``) reconnect at once with ``since = head - 100``.
 3. Memory: the server's VmRSS with 0 and with 1,000 idle connections (after a warm-up of 10
    connections), without compression and, in full mode, with clients offering
-   permessage-deflate (one throughput run then too; tidings and bare ``await`` only).
+   permessage-deflate (one throughput run then too; tidings and bare ``await`` only). The
+   Node peer's RSS is read after a full collection (``global.gc()``, asked for by SIGUSR2).
 
 ``--profile DIR`` adds a throughput run and a storm (neither counted) with py-spy sampling
 the tidings node, and leaves the collapsed stacks in ``DIR/live.txt`` and ``DIR/storm.txt``.
@@ -559,16 +560,29 @@ def connect_clients(
     return result
 
 
+def settled_rss(subject: Subject) -> int:
+    """The server's VmRSS in KiB; the Node peer's after a full collection, since V8 collects
+    lazily (without it, two quick runs read 21.7 and 38.7 KiB per connection)."""
+    if subject.protocol == "socketio":
+        assert subject.process.stdout is not None
+        subject.process.send_signal(signal.SIGUSR2)
+        ready, _, _ = select.select([subject.process.stdout], [], [], 10)
+        answer = subject.process.stdout.readline().strip() if ready else b"nothing"
+        if answer != b"collected":
+            raise RuntimeError(f"{subject.label} answered {answer!r} to SIGUSR2, not collected")
+    return rss_kib(subject.pid)
+
+
 def connect_measuring_memory(loadgen: Loadgen, subject: Subject, deflate: bool = False) -> None:
     """RSS with 0 connections (after a 10-client warm-up) and with every user connected,
     and how connecting every user at once went."""
     connect_clients(loadgen, subject, 0, users=subject.users[:10], group="warm-up")
     loadgen.call(60, cmd="close", group="warm-up")
     time.sleep(1.0)
-    subject.rss_idle = rss_kib(subject.pid)
+    subject.rss_idle = settled_rss(subject)
     subject.connect = connect_clients(loadgen, subject, 0, deflate=deflate)
     time.sleep(2.0)
-    subject.rss_connected = rss_kib(subject.pid)
+    subject.rss_connected = settled_rss(subject)
     say(f"  {subject.label}: {subject.kib_per_connection:.1f} KiB per idle connection")
 
 
@@ -983,7 +997,8 @@ def print_storm(storm: Storm, subjects: list[Subject]) -> None:
 
 
 def print_memory(subjects: list[Subject], deflate: Deflate | None) -> None:
-    print(f"\n3. Memory: server VmRSS with 0 and {USERS:,} idle connections")
+    gc = f" ({SOCKETIO}'s after a full V8 collection)" if subjects[3:] else ""
+    print(f"\n3. Memory: server VmRSS with 0 and {USERS:,} idle connections{gc}")
     print(
         f"{'server':<14} {'0 conns KiB':>12} {'1,000 KiB':>10} {'KiB/conn':>9}"
         f" {'with deflate KiB/conn':>22}"

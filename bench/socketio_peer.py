@@ -68,7 +68,7 @@ def versions() -> str:
 
 
 def server_args(port: int, redis_url: str) -> list[str]:
-    return ["node", str(SERVER), str(port), redis_url]
+    return ["node", "--expose-gc", str(SERVER), str(port), redis_url]
 
 
 def publisher_args(redis_url: str, flow_limit: int, chunk: int) -> list[str]:

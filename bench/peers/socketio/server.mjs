@@ -1,7 +1,7 @@
 // The Node peer of bench/bench_delivery.py: socket.io 4.8 with @socket.io/redis-adapter.
 //
-// Run: node server.mjs PORT REDIS_URL, with BENCH_JWT_SECRET set. Prints "ready" once it
-// listens and the adapter's subscriptions are in place.
+// Run: node --expose-gc server.mjs PORT REDIS_URL, with BENCH_JWT_SECRET set. Prints "ready"
+// once it listens and the adapter's subscriptions are in place.
 //
 // What a socket.io application would do for one user per connection: the client sends its
 // token in the namespace CONNECT packet (`40{"token":...}`), a middleware checks it (HS256,
@@ -74,6 +74,13 @@ while (Number((await pub.sendCommand(["PUBSUB", "NUMSUB", requestChannel]))[1]) 
 
 await new Promise((resolve) => http.listen({ port: Number(port), host: "127.0.0.1", backlog: 2048 }, resolve));
 console.log("ready");
+
+// V8 collects lazily, so the RSS of an idle process depends on when it last did: the
+// benchmark reads the RSS after a full collection, asked for with SIGUSR2 (node --expose-gc).
+process.on("SIGUSR2", () => {
+  globalThis.gc?.();
+  console.log(globalThis.gc ? "collected" : "no gc: run node with --expose-gc");
+});
 
 function stop() {
   io.close();
