@@ -78,7 +78,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -730,17 +730,25 @@ def live_phase(
     tmp: Path,
 ) -> list[Subject]:
     """The servers up at once, each with its 1,000 clients; interleaved runs. Returns them
-    in the order bare (await), bare (write), tidings[, Node socket.io with ``emitter``]."""
+    in the order bare (await), bare (write), tidings[, Node socket.io with ``emitter``].
+
+    Each server's memory is measured as soon as it is up, before the next one starts: an
+    idle Node process hands memory back to the system after some seconds (V8's memory
+    reducer), so its 0-connection RSS depended on how long it had waited for the others
+    (30 KiB per connection after 15 s idle, 22 KiB right after its start)."""
     say("live fan-out")
-    subjects = [
-        start_bare(procs, cfg, loadgen.secret, "await", "a"),
-        start_bare(procs, cfg, loadgen.secret, "write", "w"),
-        start_tidings(procs, cfg, tmp / "live", loadgen.secret, "t"),
+    secret = loadgen.secret
+    starts: list[Callable[[], Subject]] = [
+        lambda: start_bare(procs, cfg, secret, "await", "a"),
+        lambda: start_bare(procs, cfg, secret, "write", "w"),
+        lambda: start_tidings(procs, cfg, tmp / "live", secret, "t"),
     ]
     if emitter is not None:
-        subjects.append(start_socketio(procs, cfg, loadgen.secret, "n", emitter))
-    for subject in subjects:
-        connect_measuring_memory(loadgen, subject)
+        starts.append(lambda: start_socketio(procs, cfg, secret, "n", emitter))
+    subjects = []
+    for start in starts:
+        subjects.append(start())
+        connect_measuring_memory(loadgen, subjects[-1])
     interleaved_runs(loadgen, publisher, subjects, cfg)
     tidings = subjects[2]
     if cfg.profile is not None:
