@@ -42,16 +42,22 @@ def install() -> bool:
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return False
     npm = shutil.which("npm") or "npm"
-    done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=PEER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=PEER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"npm ci in {PEER_DIR} took over 300 s") from None
     if done.returncode != 0:
-        raise RuntimeError(f"npm ci in {PEER_DIR} failed:\n{done.stdout}{done.stderr}")
+        raise RuntimeError(
+            f"npm ci in {PEER_DIR} failed (--no-node runs without the Node peer):\n"
+            f"{done.stdout}{done.stderr}"
+        )
     return True
 
 
