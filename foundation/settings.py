@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # "package.module:attribute" naming the host application's group resolvers.
     resolvers: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
 
+    # Revocation: "package.module:attribute" naming a check ``(principal) -> bool`` (sync or
+    # async; True means revoked), run at connect, on refresh and every
+    # ``revocation_interval_seconds`` for open connections (0: only at connect and refresh).
+    revocation_check: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    revocation_interval_seconds: float = Field(default=60.0, ge=0, le=86_400)
+
     # Delivery limits.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port

@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from delivery.app import tidings_router, tidings_running
+from delivery.app import tidings_router
+from delivery.node import open_node
 from delivery.responses import JsonResponse, error_response, install_error_handlers
 from examples.second_brain import api
 from examples.second_brain.demo_data import DEMO_FAMILY, DEMO_USERS
@@ -37,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with tidings_running(settings) as node:
+        async with open_node(settings) as node:
             repository = open_repository(settings)
             try:
                 if settings.demo:
