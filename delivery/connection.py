@@ -110,7 +110,8 @@ class Connection:
         try:
             head = await self._node.store.head(self.user_id)
             acked = await self._node.store.acked(self.user_id, self._session.device)
-            self._apply(self._session.open(head, acked))
+            unread = await self._node.store.count_after(self.user_id, acked)
+            self._apply(self._session.open(head, acked, unread=unread))
             await self._serve()
         except StoreError:
             log.warning("store error on a connection; closing with 1011")

@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, Request
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.frames import BadQuery, notification_fields, parse_device, parse_limit, parse_since
 from delivery.node import DeliveryNode
-from delivery.responses import ApiError, JsonResponse
+from delivery.responses import ApiError, JsonResponse, TidingsRoute
 from foundation.constants import MAX_SEQ
 from outbox.records import AckOutcome
 
 MAX_BODY_BYTES = 4096
 
-router = APIRouter()
+router = APIRouter(route_class=TidingsRoute)
 
 
 def delivery_node(request: Request) -> DeliveryNode:
@@ -108,11 +108,16 @@ _ACK_MESSAGES = {
 
 @router.get("/notifications/cursor")
 async def cursor(request: Request, user: PrincipalDep, node: NodeDep) -> JsonResponse:
-    """``{"head": H, "acked": A, "unread": H - A}`` for one device."""
+    """``{"head": H, "acked": A, "unread": U}`` for one device.
+
+    ``unread`` counts the retained entries above the device's ack: what the client can still
+    fetch (``head - acked`` until retention trims some).
+    """
     device = _query(parse_device, request.query_params.get("device"))
     head = await node.store.head(user.user_id)
     acked = await node.store.acked(user.user_id, device)
-    return JsonResponse({"head": head, "acked": acked, "unread": max(0, head - acked)})
+    unread = await node.store.count_after(user.user_id, acked)
+    return JsonResponse({"head": head, "acked": acked, "unread": unread})
 
 
 @router.post("/ws/ticket")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from api_hooks import Group
+from api_hooks import Emitter, Group
 from examples.second_brain import operations
 from examples.second_brain.app import create_app
 from examples.second_brain.demo_data import DEMO_FAMILY, DEMO_USERS, demo_token
@@ -26,7 +26,7 @@ from examples.second_brain.resolvers import (
     resolvers_for,
 )
 from foundation.constants import DEMO_JWT_SECRET, OUTBOX
-from foundation.settings import Settings
+from foundation.settings import Settings, load_settings
 from outbox.records import audience_from_dict
 from outbox.stores.sqlite.schema import apply_sqlite
 from tests.mongo_server import MongoEndpoint
@@ -169,9 +169,8 @@ async def mongo_repo(mongo: MongoEndpoint, mongo_database: str) -> AsyncIterator
     from examples.second_brain.mongo_repo import MongoRepository
 
     app_database = f"second_brain_test_{uuid.uuid4().hex[:12]}"
-    repo = MongoRepository.connect(
-        mongo.url, app_database=app_database, outbox_database=mongo_database
-    )
+    emitter = Emitter(load_settings(mongodb_database=mongo_database))
+    repo = MongoRepository.connect(mongo.url, app_database=app_database, emitter=emitter)
     await repo.seed(DEMO_USERS, DEMO_FAMILY)
     yield repo
     await repo.close()
