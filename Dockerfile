@@ -13,6 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY foundation ./foundation
 COPY tidings ./tidings
 COPY api_hooks ./api_hooks
 COPY outbox ./outbox

@@ -10,8 +10,8 @@
 from api_hooks.emit import Emitter
 from api_hooks.transaction import run_in_transaction
 from api_hooks.validation import build_record
+from foundation.errors import EmitRefused, NotInTransaction
 from outbox.records import Everyone, Group, Users
-from tidings.errors import EmitRefused, NotInTransaction
 
 __all__ = [
     "EmitRefused",

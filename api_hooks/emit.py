@@ -7,25 +7,38 @@ inside a transaction for the embedded store. On MongoDB it calls only ``insert_o
 ``insert_many`` with ``session=``.
 """
 
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from api_hooks.validation import build_record
+from foundation.errors import ConfigurationError
+from foundation.settings import Settings, load_settings
 from outbox.records import Audience, OutboxRecord
-from tidings.errors import EmitRefused
+from outbox.stores import adapter_for_session
 
 
 class Emitter:
-    """Emits into the outbox of one database; build one per application and reuse it.
+    """Emits into the outbox the worker routes; build one per application and reuse it.
 
-    ``database`` names the MongoDB database that holds the outbox (it may be the host
-    application's own: MongoDB transactions span databases). It is ignored for SQLite.
+    On MongoDB the outbox lives in ``settings.mongodb_database`` (``TIDINGS_MONGODB_DATABASE``),
+    the database every tidings process reads; it may be the host application's own database,
+    since MongoDB transactions span databases. ``settings`` defaults to the ``TIDINGS_*``
+    environment. ``database``, when given, must name that same database: anything else would
+    write notifications where no worker looks, so it is refused with ``ConfigurationError``
+    naming both. The database is ignored for SQLite.
     """
 
-    def __init__(self, database: str = "tidings") -> None:
-        self.database = database
+    def __init__(self, settings: Settings | None = None, *, database: str | None = None) -> None:
+        configured = (settings or load_settings()).mongodb_database
+        if database is not None and database != configured:
+            raise ConfigurationError(
+                f"Emitter(database={database!r}) is not the database the worker routes "
+                f"(TIDINGS_MONGODB_DATABASE={configured!r}): notifications emitted there would "
+                f"never be delivered; set TIDINGS_MONGODB_DATABASE={database!r} for every "
+                "tidings process instead"
+            )
+        self.database = configured
 
     async def emit(
         self,
@@ -55,17 +68,10 @@ class Emitter:
         return record
 
     async def write(self, session: Any, records: list[OutboxRecord]) -> None:
-        """Write already-built records in the caller's open transaction."""
-        if isinstance(session, sqlite3.Connection):
-            from outbox.sqlite_transactions import insert_outbox_records as insert_sqlite
+        """Write already-built records in the caller's open transaction.
 
-            insert_sqlite(session, records)
-        elif hasattr(session, "in_transaction") and hasattr(session, "client"):
-            from outbox.mongo_store import insert_outbox_records as insert_mongo
-
-            await insert_mongo(session, self.database, records)
-        else:
-            raise EmitRefused(
-                "unsupported_session",
-                "emit needs a PyMongo or Motor session, or a sqlite3 connection",
-            )
+        The store whose driver ``session`` belongs to writes them (see ``outbox.stores``).
+        Raises ``EmitRefused("unsupported_session")`` for a session no store recognizes.
+        """
+        adapter = adapter_for_session(session)
+        await adapter.write_records(session, records, database=self.database)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from foundation.constants import EVENT_NAME_PATTERN, MAX_DATA_BYTES
+from foundation.errors import EmitRefused
 from outbox.records import (
     Audience,
     Everyone,
@@ -15,8 +17,6 @@ from outbox.records import (
     new_record_id,
     notification_id_for,
 )
-from tidings.constants import EVENT_NAME_PATTERN, MAX_DATA_BYTES
-from tidings.errors import EmitRefused
 
 _EVENT_NAME = re.compile(EVENT_NAME_PATTERN)
 MAX_ID_LENGTH = 256

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from tidings.constants import COUNTERS, INBOX, NOTIFICATIONS, OUTBOX
+from foundation.constants import COUNTERS, INBOX, NOTIFICATIONS, OUTBOX
 
 _PENDING_ROWS = (
     "SELECT id, notification_id, event, data, audience, created_at, origin_session "

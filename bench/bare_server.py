@@ -2,7 +2,7 @@
 
 It does the least a delivery node must do, the way a hand-written Python server would:
 authenticate the token (HS256), keep a map of user -> sockets, subscribe to ``LIVE_CHANNEL``,
-decode each live message with :func:`outbox.live.decode_live_batch` and send each entry's
+decode each live message with :func:`outbox.live_wire.decode_live_batch` and send each entry's
 ``notification`` frame (:func:`delivery.frames.encode_notification`, so the bytes are the
 ones tidings sends) to its user's sockets. No store, no replay, no queue per connection:
 a ceiling for Python on this path, not a product. ``caught_up`` is sent right after the
@@ -32,8 +32,8 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from delivery.frames import encode_caught_up, encode_notification
-from outbox.live import decode_live_batch
-from tidings.constants import LIVE_CHANNEL
+from foundation.constants import LIVE_CHANNEL
+from outbox.live_wire import decode_live_batch
 
 SECRET = os.environ["BENCH_JWT_SECRET"]
 sockets: defaultdict[str, set[ServerConnection]] = defaultdict(set)

@@ -37,18 +37,19 @@ from pymongo import monitoring
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from api_hooks.wake import wake  # noqa: E402
 from bench.bare_routing import open_bare, route_bare  # noqa: E402
-from migrations.sqlite import apply_sqlite  # noqa: E402
-from outbox.live import decode_live_batch, wake  # noqa: E402
+from foundation.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
+from foundation.settings import Settings, load_settings  # noqa: E402
+from outbox.live_wire import decode_live_batch  # noqa: E402
 from outbox.records import OutboxRecord, Users, new_record_id  # noqa: E402
 from outbox.resolvers import Resolvers  # noqa: E402
-from outbox.routing import route_once  # noqa: E402
-from outbox.sqlite_store import SqliteStore  # noqa: E402
+from outbox.routing import RoutingPolicy, route_once  # noqa: E402
+from outbox.stores.sqlite.schema import apply_sqlite  # noqa: E402
+from outbox.stores.sqlite.store import SqliteStore  # noqa: E402
 from outbox.worker import run_worker  # noqa: E402
 from tests.services import private_redis  # noqa: E402
 from tests.worker import clean_env  # noqa: E402
-from tidings.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
-from tidings.settings import Settings, load_settings  # noqa: E402
 
 RUNS = 5
 BATCH_SIZE = 500
@@ -188,7 +189,7 @@ async def worker_process(settings: Settings) -> AsyncIterator[subprocess.Popen[b
     env = clean_env(
         {"TIDINGS_DATA_DIR": str(settings.data_dir), "TIDINGS_REDIS_URL": settings.redis_url}
     )
-    code = "from outbox.worker import run_worker; from tidings.settings import load_settings; "
+    code = "from outbox.worker import run_worker; from foundation.settings import load_settings; "
     process = subprocess.Popen(
         [sys.executable, "-c", code + "run_worker(load_settings())"], cwd=REPO, env=env
     )
@@ -285,8 +286,8 @@ class CommandCounter(monitoring.CommandListener):
 
 
 async def mongo_commands(url: str, counter: CommandCounter) -> dict[int, Counter[str]]:
-    from migrations.mongo import apply_mongo
-    from outbox.mongo_store import MongoStore
+    from outbox.stores.mongo.schema import apply_mongo
+    from outbox.stores.mongo.store import MongoStore
 
     per_batch: dict[int, Counter[str]] = {}
     for size in MONGO_BATCHES:
@@ -299,11 +300,13 @@ async def mongo_commands(url: str, counter: CommandCounter) -> dict[int, Counter
             Resolvers(),
             owner="bench",
             now=datetime.now(UTC),
-            limit=size,
-            lease_seconds=10,
-            max_attempts=3,
-            base_seconds=1,
-            max_seconds=10,
+            policy=RoutingPolicy(
+                batch_size=size,
+                lease_seconds=10,
+                max_attempts=3,
+                retry_base_seconds=1,
+                retry_max_seconds=10,
+            ),
         )
         assert batch.routed == size, batch
         per_batch[size] = Counter(counter.commands)

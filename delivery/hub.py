@@ -5,6 +5,9 @@ Redis pub/sub is only a signal: the worker publishes each routed batch once on
 (Redis down, its subscription dropped) it recovers from the store: after every
 (re)subscription the hub tells each connection to resync, and each connection reads its
 user's inbox after the last seq it sent. Clients never have to reconnect for that.
+
+The same subscription carries revocations: a user id published on ``REVOKE_CHANNEL`` closes
+that user's connections on every node with 4403 (:func:`delivery.revocation.revoke`).
 """
 
 import asyncio
@@ -16,11 +19,14 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from outbox.live import decode_live_batch
+from delivery.auth import Principal
+from foundation.constants import LIVE_CHANNEL, REVOKE_CHANNEL
+from outbox.live_wire import decode_live_batch
 from outbox.records import InboxEntry, Notification
-from tidings.constants import LIVE_CHANNEL
 
 log = logging.getLogger(__name__)
+
+_REVOKE_CHANNEL = REVOKE_CHANNEL.encode()
 
 
 class LiveListener(Protocol):
@@ -28,6 +34,10 @@ class LiveListener(Protocol):
 
     @property
     def user_id(self) -> str: ...
+
+    @property
+    def principal(self) -> Principal:
+        """The user as its latest token says (for the periodic revocation check)."""
 
     def on_entries(self, entries: Sequence[InboxEntry]) -> None:
         """New entries of this listener's user, in seq order."""
@@ -40,6 +50,9 @@ class LiveListener(Protocol):
 
     def shut_down(self) -> None:
         """The node is stopping: close with 1001."""
+
+    def on_revoked(self) -> None:
+        """The user's tokens were revoked: close with 4403."""
 
 
 class LiveHub:
@@ -111,6 +124,18 @@ class LiveHub:
             self._task = None
         self._subscribed.clear()
 
+    def revoke(self, user_id: str) -> int:
+        """Tell every listener of ``user_id`` on this node that its tokens were revoked;
+        return how many there were."""
+        listeners = tuple(self._listeners.get(user_id, ()))
+        for listener in listeners:
+            listener.on_revoked()
+        return len(listeners)
+
+    def listeners(self) -> list[LiveListener]:
+        """Every listener this node holds now."""
+        return self._all_listeners()
+
     def dispatch(self, data: bytes) -> None:
         """Hand one published batch to the listeners of its users."""
         try:
@@ -147,12 +172,16 @@ class LiveHub:
 
     async def _listen(self) -> None:
         async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(self._channel)
+            await pubsub.subscribe(self._channel, REVOKE_CHANNEL)
             self._subscribed.set()
             for listener in self._all_listeners():
                 listener.on_resync()
             async for message in pubsub.listen():
-                if message["type"] == "message":
+                if message["type"] != "message":
+                    continue
+                if message["channel"] == _REVOKE_CHANNEL:
+                    self.revoke(message["data"].decode(errors="replace"))
+                else:
                     self.dispatch(message["data"])
                     # Messages already buffered are read without suspending: let the
                     # connections write this batch before the next one is queued.

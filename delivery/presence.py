@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from delivery.hub import LiveHub
-from tidings.constants import NODE_CONNECTIONS_PREFIX
+from foundation.constants import NODE_CONNECTIONS_PREFIX
 
 log = logging.getLogger(__name__)
 

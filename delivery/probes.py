@@ -6,18 +6,18 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
 
-from delivery.responses import JsonResponse, error_response
-from delivery.services import Services
-from tidings.constants import ROUTED_COUNTER_KEY
-from tidings.errors import StoreError
+from delivery.node import DeliveryNode
+from delivery.responses import JsonResponse, TidingsRoute, error_response
+from foundation.constants import ROUTED_COUNTER_KEY
+from foundation.errors import StoreError
 
-router = APIRouter()
+router = APIRouter(route_class=TidingsRoute)
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
 
-def _node(request: Request) -> Services:
-    node: Services = request.app.state.tidings
+def _node(request: Request) -> DeliveryNode:
+    node: DeliveryNode = request.app.state.delivery_node
     return node
 
 

@@ -1,15 +1,23 @@
-"""REST responses: JSON via orjson; every error body is ``{"code": ..., "message": ...}``."""
+"""REST responses: JSON via orjson; every error body is ``{"code": ..., "message": ...}``.
+
+tidings' routes answer their own errors (:class:`TidingsRoute`), so the contract's status
+codes hold in any app that includes them, whatever exception handlers that app installs.
+:func:`install_error_handlers` gives a whole app (the standalone service) the same shape for
+errors outside those routes: unknown paths, wrong methods.
+"""
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tidings.errors import StoreError
+from foundation.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,35 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"code": code, "message": message}, status_code=status)
 
 
+def _store_unavailable(error: StoreError) -> JsonResponse:
+    log.warning("store error while answering a request: %s", type(error).__name__)
+    return error_response(503, "store_unavailable", "the store is not answering; retry")
+
+
+class TidingsRoute(APIRoute):
+    """A route that answers tidings' errors itself, in the contract's shape.
+
+    ``ApiError`` becomes its status and code, a malformed request 400 ``invalid_request``, a
+    ``StoreError`` 503 ``store_unavailable``: also inside a host app whose exception handlers
+    know nothing of them.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answering(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return error_response(error.status, error.code, error.message)
+            except RequestValidationError:
+                return error_response(400, "invalid_request", "the request is malformed")
+            except StoreError as error:
+                return _store_unavailable(error)
+
+        return answering
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error the app can answer follow the ``{code, message}`` shape."""
 
@@ -66,5 +103,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, error: StoreError) -> JsonResponse:
-        log.warning("store error while answering a request: %s", type(error).__name__)
-        return error_response(503, "store_unavailable", "the store is not answering; retry")
+        return _store_unavailable(error)

@@ -11,23 +11,23 @@ from fastapi import APIRouter, Depends, Request
 
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.frames import BadQuery, notification_fields, parse_device, parse_limit, parse_since
-from delivery.responses import ApiError, JsonResponse
-from delivery.services import Services
+from delivery.node import DeliveryNode
+from delivery.responses import ApiError, JsonResponse, TidingsRoute
+from foundation.constants import MAX_SEQ
 from outbox.records import AckOutcome
-from tidings.constants import MAX_SEQ
 
 MAX_BODY_BYTES = 4096
 
-router = APIRouter()
+router = APIRouter(route_class=TidingsRoute)
 
 
-def services(request: Request) -> Services:
-    """The node's services (set up by the app's lifespan)."""
-    found: Services = request.app.state.tidings
-    return found
+def delivery_node(request: Request) -> DeliveryNode:
+    """The app's delivery node (set up by its lifespan)."""
+    node: DeliveryNode = request.app.state.delivery_node
+    return node
 
 
-ServicesDep = Annotated[Services, Depends(services)]
+NodeDep = Annotated[DeliveryNode, Depends(delivery_node)]
 
 
 def bearer_token(request: Request) -> str:
@@ -38,7 +38,7 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def authenticate(token: str, node: Services) -> Principal:
+async def authenticate(token: str, node: DeliveryNode) -> Principal:
     """Verify a token: 401 with the verifier's code, 403 ``token_revoked``."""
     try:
         return await node.verifier.verify(token, time.time())
@@ -48,7 +48,7 @@ async def authenticate(token: str, node: Services) -> Principal:
         raise ApiError(403, "token_revoked", "the token has been revoked") from None
 
 
-async def principal(request: Request, node: ServicesDep) -> Principal:
+async def principal(request: Request, node: NodeDep) -> Principal:
     """The caller, from the Bearer token."""
     return await authenticate(bearer_token(request), node)
 
@@ -64,9 +64,7 @@ def _query(parse: Any, raw: str | None) -> Any:
 
 
 @router.get("/notifications")
-async def list_notifications(
-    request: Request, user: PrincipalDep, node: ServicesDep
-) -> JsonResponse:
+async def list_notifications(request: Request, user: PrincipalDep, node: NodeDep) -> JsonResponse:
     """Items with ``seq > since`` in order; ``recovered`` false when some were trimmed."""
     since = _query(parse_since, request.query_params.get("since")) or 0
     limit = _query(parse_limit, request.query_params.get("limit"))
@@ -86,7 +84,7 @@ async def list_notifications(
 
 
 @router.post("/notifications/ack")
-async def ack(request: Request, user: PrincipalDep, node: ServicesDep) -> JsonResponse:
+async def ack(request: Request, user: PrincipalDep, node: NodeDep) -> JsonResponse:
     """Store a cumulative ack; 409 ``ack_stale`` / ``ack_above_head`` store nothing."""
     body = await _json_body(request)
     seq = body.get("seq")
@@ -109,16 +107,21 @@ _ACK_MESSAGES = {
 
 
 @router.get("/notifications/cursor")
-async def cursor(request: Request, user: PrincipalDep, node: ServicesDep) -> JsonResponse:
-    """``{"head": H, "acked": A, "unread": H - A}`` for one device."""
+async def cursor(request: Request, user: PrincipalDep, node: NodeDep) -> JsonResponse:
+    """``{"head": H, "acked": A, "unread": U}`` for one device.
+
+    ``unread`` counts the retained entries above the device's ack: what the client can still
+    fetch (``head - acked`` until retention trims some).
+    """
     device = _query(parse_device, request.query_params.get("device"))
     head = await node.store.head(user.user_id)
     acked = await node.store.acked(user.user_id, device)
-    return JsonResponse({"head": head, "acked": acked, "unread": max(0, head - acked)})
+    unread = await node.store.count_after(user.user_id, acked)
+    return JsonResponse({"head": head, "acked": acked, "unread": unread})
 
 
 @router.post("/ws/ticket")
-async def ticket(user: PrincipalDep, node: ServicesDep) -> JsonResponse:
+async def ticket(user: PrincipalDep, node: NodeDep) -> JsonResponse:
     """A single-use ticket for ``/ws?ticket=``, so the token stays out of URLs."""
     issued = await node.tickets.issue(user)
     return JsonResponse({"ticket": issued, "expires_in": node.settings.ticket_ttl_seconds})

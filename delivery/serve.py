@@ -11,12 +11,13 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
-from delivery.app import SHUTDOWN_GRACE_SECONDS, create_app
+from delivery.app import create_app
 from delivery.auth import RevocationCheck
-from delivery.redaction import install_log_redaction
+from delivery.node import SHUTDOWN_GRACE_SECONDS
 from delivery.transport import MAX_HEADER_BYTES, LimitedWebSocketProtocol, RequestHeadLimit
-from tidings.logs import logging_config
-from tidings.settings import Settings
+from foundation.logs import logging_config
+from foundation.redaction import install_log_redaction
+from foundation.settings import Settings
 
 
 class _Server(uvicorn.Server):
@@ -25,9 +26,9 @@ class _Server(uvicorn.Server):
         self._tidings_app = app
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        services = getattr(self._tidings_app.state, "tidings", None)
-        if services is not None:
-            await services.hub.close_all(SHUTDOWN_GRACE_SECONDS)
+        node = getattr(self._tidings_app.state, "delivery_node", None)
+        if node is not None:
+            await node.hub.close_all(SHUTDOWN_GRACE_SECONDS)
         await super().shutdown(sockets)
 
 

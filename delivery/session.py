@@ -7,83 +7,30 @@ so every delivery rule is tested without any of them.
 """
 
 import enum
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Final
 
+from delivery.actions import (
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED_DATA,
+    Action,
+    Close,
+    ReadInbox,
+    Send,
+)
+from delivery.client_frames import ClientFrames
 from delivery.frames import (
-    Ack,
-    BadFrame,
-    FrameTooBig,
-    Refresh,
     encode_broadcast,
     encode_caught_up,
     encode_error,
     encode_notification,
     encode_welcome,
-    parse_client_frame,
 )
+from delivery.limits import DEFAULT_LIMITS, SessionLimits
 from outbox.records import AckOutcome, InboxEntry, Notification
 
-# WebSocket close codes of protocol v1.
-CLOSE_GOING_AWAY: Final = 1001
-CLOSE_UNSUPPORTED_DATA: Final = 1003
-CLOSE_INTERNAL_ERROR: Final = 1011
-CLOSE_FRAME_TOO_BIG: Final = 1009
-CLOSE_BAD_QUERY: Final = 4400
-CLOSE_UNAUTHORIZED: Final = 4401
-CLOSE_REVOKED: Final = 4403
-CLOSE_TOO_SLOW: Final = 4408
-CLOSE_TOO_MANY: Final = 4429
-
 _SEQ: Final = attrgetter("seq")
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``text`` as one WebSocket text frame."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReadInbox:
-    """Call ``store.read_inbox_after(user_id, after_seq, limit)``; feed the result back.
-
-    The entries go to :meth:`DeliverySession.replay_page`. When the read fails, call
-    :meth:`DeliverySession.close` instead (e.g. 1011): the session cannot skip a read.
-    """
-
-    after_seq: int
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoreAck:
-    """Call ``store.record_ack(user_id, device, seq)``; feed the outcome to ``ack_result``."""
-
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyRefresh:
-    """Verify ``token`` as at connect; feed the result to ``refresh_result``."""
-
-    # Kept out of repr so that logging an action never logs a token.
-    token: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the WebSocket with ``code`` and ``reason``; the session is closed already."""
-
-    code: int
-    reason: str
-
-
-Action = Send | ReadInbox | StoreAck | VerifyRefresh | Close
 
 
 class SessionState(enum.Enum):
@@ -93,38 +40,6 @@ class SessionState(enum.Enum):
     REPLAYING = "replaying"  # reading the store for ``since``; ``caught_up`` not sent yet
     LIVE = "live"  # ``caught_up`` sent; live entries go straight out (or fill a gap first)
     CLOSED = "closed"  # a ``Close`` was returned; every method returns ``[]``
-
-
-class _FrameRate:
-    """Detects a client frame rate over ``per_second`` sustained for ``seconds`` seconds.
-
-    Time is cut into one-second windows starting at the first frame. A window is over the
-    limit once it holds more than ``per_second`` frames. :meth:`exceeded` is true for the frame
-    that puts a window over the limit (and every later frame of that window) when the
-    ``seconds - 1`` windows right before it were all over the limit too. A window with no
-    frame at all ends the streak.
-    """
-
-    def __init__(self, per_second: int, seconds: int) -> None:
-        self._per_second = per_second
-        self._seconds = seconds
-        self._origin: float | None = None
-        self._window = 0
-        self._count = 0
-        self._streak = 0  # consecutive windows over the limit, ending just before this one
-
-    def exceeded(self, now: float) -> bool:
-        """Count one frame received at ``now``; true when the sustained rate is exceeded."""
-        if self._origin is None:
-            self._origin = now
-        # ``max`` keeps a clock that steps back inside the current window.
-        window = max(self._window, math.floor(now - self._origin))
-        if window != self._window:
-            over = window == self._window + 1 and self._count > self._per_second
-            self._streak = self._streak + 1 if over else 0
-            self._window, self._count = window, 0
-        self._count += 1
-        return self._count > self._per_second and self._streak + 1 >= self._seconds
 
 
 class DeliverySession:
@@ -171,10 +86,9 @@ class DeliverySession:
     **Broadcasts** received before the welcome are held (at most ``live_buffer_limit``,
     then dropped: broadcasts are best effort) and sent right after it.
 
-    **Client frames.** Each bad frame gets an ``error`` frame; bad frame number
-    ``max_bad_frames + 1`` also closes with 4400. Acks are not checked here: the store decides
-    (:meth:`ack_result`). Rate limit: see :class:`_FrameRate` (close 4429). A frame over
-    ``max_frame_bytes`` closes with 1009, a binary frame with 1003.
+    **Client frames** are judged by :class:`~delivery.client_frames.ClientFrames` (error
+    frames, then 4400 for too many bad ones; 1009 too big; 4429 too fast); a binary frame
+    closes with 1003. Acks are not checked here: the store decides (:meth:`ack_result`).
 
     **Time.** ``now`` and ``expires_at`` are on one clock, chosen by the endpoint. The
     connection closes with 4401 at the first :meth:`tick` or :meth:`receive_text` with
@@ -188,25 +102,17 @@ class DeliverySession:
         since: int | None,
         *,
         expires_at: float,
-        page_size: int = 500,
-        live_buffer_limit: int = 1000,
-        max_frame_bytes: int = 64 * 1024,
-        max_bad_frames: int = 50,
-        rate_limit_per_second: int = 100,
-        rate_limit_seconds: int = 2,
+        limits: SessionLimits = DEFAULT_LIMITS,
     ) -> None:
-        if page_size < 1 or live_buffer_limit < 1 or rate_limit_seconds < 1:
-            raise ValueError("page_size, live_buffer_limit and rate_limit_seconds must be >= 1")
         self.user_id = user_id
         self.device = device
         self.since = since
         self._expires_at = expires_at
-        self._page_size = page_size
-        self._buffer_limit = live_buffer_limit
-        self._max_frame_bytes = max_frame_bytes
-        self._max_bad_frames = max_bad_frames
-        self._rate = _FrameRate(rate_limit_per_second, rate_limit_seconds)
+        self._page_size = limits.page_size
+        self._buffer_limit = limits.live_buffer_limit
+        self._frames = ClientFrames(limits)
         self._state = SessionState.NEW
+        self._unread: int | None = None
         self._head = 0
         self._start = 0
         self._recovered: bool | None = None
@@ -218,7 +124,6 @@ class DeliverySession:
         self._resync = False
         self._welcomed = False
         self._held_broadcasts: list[str] = []
-        self._bad_frames = 0
 
     # Properties.
 
@@ -259,8 +164,11 @@ class DeliverySession:
 
     # The stream.
 
-    def open(self, head: int, acked: int) -> list[Action]:
+    def open(self, head: int, acked: int, *, unread: int | None = None) -> list[Action]:
         """Start the stream from the head and stored ack read after subscribing.
+
+        ``unread`` (the store's count of retained entries above ``acked``) goes into the
+        welcome; the endpoint always gives it, and the welcome leaves it out without it.
 
         Returns a :class:`ReadInbox` when there is something to replay, else the welcome,
         any live entries already held that continue the stream, and ``caught_up`` (or a
@@ -271,6 +179,7 @@ class DeliverySession:
             return []
         if self._state is not SessionState.NEW:
             raise RuntimeError("open() must be called exactly once")
+        self._unread = unread
         requested = self.since if self.since is not None else (acked if acked > 0 else head)
         self._head = head
         self._start = min(requested, head)
@@ -378,19 +287,14 @@ class DeliverySession:
             return []
         if now >= self._expires_at:
             return self._close(CLOSE_UNAUTHORIZED, "token expired")
-        if self._rate.exceeded(now):
-            return self._close(CLOSE_TOO_MANY, "too many frames")
-        try:
-            frame = parse_client_frame(text, self._max_frame_bytes)
-        except FrameTooBig:
-            return self._close(CLOSE_FRAME_TOO_BIG, "frame too big")
-        except BadFrame as bad:
-            return self._bad_frame(bad)
-        match frame:
-            case Ack(seq):
-                return [StoreAck(seq)]
-            case Refresh(token):
-                return [VerifyRefresh(token)]
+        verdict = self._frames.judge(text, now)
+        if isinstance(verdict, Close):
+            return self._close(verdict.code, verdict.reason)
+        if isinstance(verdict, list):
+            if isinstance(verdict[-1], Close):
+                self._close(verdict[-1].code, verdict[-1].reason)
+            return verdict
+        return [verdict]
 
     def receive_binary(self) -> list[Action]:
         """Feed a client binary frame: the protocol has none, so close with 1003."""
@@ -441,17 +345,11 @@ class DeliverySession:
         self._held_broadcasts.clear()
         return [Close(code, reason)]
 
-    def _bad_frame(self, bad: BadFrame) -> list[Action]:
-        self._bad_frames += 1
-        actions: list[Action] = [Send(encode_error(bad.code, bad.message))]
-        if self._bad_frames > self._max_bad_frames:
-            actions.extend(self._close(CLOSE_BAD_QUERY, "too many bad frames"))
-        return actions
-
     def _welcome(self) -> list[Action]:
         self._welcomed = True
+        recovered = bool(self._recovered)
         welcome = encode_welcome(
-            self.user_id, self._head, self._start, bool(self._recovered), self.device
+            self.user_id, self._head, self._start, recovered, self.device, unread=self._unread
         )
         actions: list[Action] = [Send(welcome)]
         actions.extend(Send(text) for text in self._held_broadcasts)

@@ -22,8 +22,8 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from delivery.auth import Principal
-from tidings.constants import TICKET_KEY_PREFIX
-from tidings.errors import StoreError, StoreUnavailable
+from foundation.constants import TICKET_KEY_PREFIX
+from foundation.errors import StoreError, StoreUnavailable
 
 TICKET_BYTES: Final = 32
 # token_urlsafe(32) yields 43 characters; anything far from that is not one of ours.

@@ -8,18 +8,21 @@ import time
 
 from fastapi import APIRouter, WebSocket
 
-from delivery.auth import AuthFailed, Principal, TokenRevoked
-from delivery.connection import Connection
-from delivery.frames import BadQuery, parse_device, parse_since
-from delivery.services import Services
-from delivery.session import (
+from delivery.actions import (
     CLOSE_BAD_QUERY,
     CLOSE_REVOKED,
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHORIZED,
+)
+from delivery.auth import AuthFailed, Principal, TokenRevoked
+from delivery.connection import Connection
+from delivery.frames import BadQuery, parse_device, parse_since
+from delivery.limits import SessionLimits
+from delivery.node import DeliveryNode
+from delivery.session import (
     DeliverySession,
 )
-from tidings.errors import StoreError
+from foundation.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +41,20 @@ class Refused(Exception):
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     """Protocol v1: welcome, replay after ``since``, ``caught_up``, then live."""
-    node: Services = websocket.app.state.tidings
+    node: DeliveryNode = websocket.app.state.delivery_node
     await websocket.accept()
     try:
-        session = await _start_session(websocket, node)
+        session, principal = await _start_session(websocket, node)
     except Refused as refused:
         node.metrics.closes.labels(str(refused.code)).inc()
         await websocket.close(refused.code, refused.reason)
         return
-    await Connection(websocket, session, node).run()
+    await Connection(websocket, session, node, principal).run()
 
 
-async def _start_session(websocket: WebSocket, node: Services) -> DeliverySession:
+async def _start_session(
+    websocket: WebSocket, node: DeliveryNode
+) -> tuple[DeliverySession, Principal]:
     settings = node.settings
     query = websocket.query_params
     try:
@@ -63,18 +68,17 @@ async def _start_session(websocket: WebSocket, node: Services) -> DeliverySessio
     principal = await _authenticate(websocket, node)
     if node.hub.connections_of(principal.user_id) >= settings.max_connections_per_user:
         raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
-    return DeliverySession(
+    session = DeliverySession(
         principal.user_id,
         device,
         since,
         expires_at=principal.expires_at + settings.jwt_leeway_seconds,
-        page_size=settings.replay_page_size,
-        live_buffer_limit=settings.send_queue_size,
-        max_frame_bytes=settings.max_frame_bytes,
+        limits=SessionLimits.from_settings(settings),
     )
+    return session, principal
 
 
-async def _authenticate(websocket: WebSocket, node: Services) -> Principal:
+async def _authenticate(websocket: WebSocket, node: DeliveryNode) -> Principal:
     ticket = websocket.query_params.get("ticket")
     now = time.time()
     if ticket is not None:

@@ -16,9 +16,9 @@ import sys
 from examples.second_brain.demo_data import DEMO_USERS
 from examples.second_brain.resolvers import RESOLVERS_PATH
 from examples.second_brain.server import serve
-from tidings.constants import DEMO_JWT_SECRET
-from tidings.errors import ConfigurationError
-from tidings.settings import Settings, load_settings
+from foundation.constants import DEMO_JWT_SECRET
+from foundation.errors import ConfigurationError
+from foundation.settings import Settings, load_settings
 
 
 def demo_settings() -> Settings:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tidings.constants import PENDING
+from foundation.constants import PENDING
 
 JsonObject = dict[str, Any]
 

@@ -1,7 +1,8 @@
 """One routing round: claim pending records, resolve their audiences, append to inboxes.
 
 This is the only place that decides what a claimed record becomes. It holds no state between
-rounds; :mod:`outbox.worker` calls it repeatedly under the single routing lease.
+rounds; the worker's router (``outbox.worker.router``) calls it repeatedly under the single
+routing lease.
 """
 
 import logging
@@ -10,11 +11,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Self
 
+from foundation.settings import Settings
+from outbox.port import OutboxStore
 from outbox.records import Everyone, InboxEntry, Notification, OutboxRecord, Route
 from outbox.resolvers import Resolvers
 from outbox.retry import retry_at
-from outbox.store import OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,37 @@ MAX_ERROR_CHARS = 500
 # Resolver errors are the host application's text; a connection string in one must not end
 # up in the outbox, where operators list dead records.
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)[^/@\s]+@")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPolicy:
+    """How rounds claim, resolve and retry.
+
+    ``batch_size`` records at most per round, under a lease of ``lease_seconds``; a failed
+    record is retried with backoff from ``retry_base_seconds`` up to ``retry_max_seconds``
+    and is dead after ``max_attempts`` attempts in total. With ``resolve_budget_seconds``,
+    resolution stops once that much time has passed in a round and the rest stay pending for
+    the next one (keep it below the lease).
+    """
+
+    batch_size: int
+    lease_seconds: float
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    resolve_budget_seconds: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The worker's policy: the settings' values, resolving for at most half a lease."""
+        return cls(
+            batch_size=settings.batch_size,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
+            resolve_budget_seconds=settings.lease_seconds / 2,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,33 +123,31 @@ async def route_once(
     *,
     owner: str,
     now: datetime,
-    limit: int,
-    lease_seconds: float,
-    max_attempts: int,
-    base_seconds: float,
-    max_seconds: float,
-    resolve_budget_seconds: float | None = None,
+    policy: RoutingPolicy,
 ) -> RoutedBatch:
-    """Claim up to ``limit`` records as ``owner`` and route them.
+    """Claim up to ``policy.batch_size`` records as ``owner`` and route them.
 
     Records whose audience resolves are appended to inboxes in one store transaction, in
     claim order. A record whose resolution raises (``UnknownGroup``, a resolver error) is not
     appended: its failure is recorded with the next attempt time from
-    :func:`outbox.retry.retry_at`, or as dead after ``max_attempts`` attempts in total.
-    With ``resolve_budget_seconds``, resolution stops once that much time has passed and
-    the rest stay pending for the next round (keep it below the lease).
+    :func:`outbox.retry.retry_at`, or as dead after ``policy.max_attempts`` attempts in total.
 
     Raises ``LeaseLost`` (nothing of the round written; failures not recorded) when another
     owner took the lease, and ``StoreError`` when the store fails.
     """
-    backoff = {"base_seconds": base_seconds, "max_seconds": max_seconds}
-    records = await store.claim_batch(owner, now, lease_seconds, limit)
+    records = await store.claim_batch(owner, now, policy.lease_seconds, policy.batch_size)
     if not records:
         return RoutedBatch(0, 0, (), (), 0)
-    resolved = await _resolve_prefix(records, resolvers, resolve_budget_seconds)
+    resolved = await _resolve_prefix(records, resolvers, policy.resolve_budget_seconds)
     entries = await store.append_to_inbox(owner, now, resolved.routes) if resolved.routes else []
     for record, error in resolved.failures:
-        when = retry_at(record.attempts, now, max_attempts=max_attempts, **backoff)
+        when = retry_at(
+            record.attempts,
+            now,
+            max_attempts=policy.max_attempts,
+            base_seconds=policy.retry_base_seconds,
+            max_seconds=policy.retry_max_seconds,
+        )
         await _record_failure(store, record, error, when)
     counts = (len(records), len(resolved.routes))
     return RoutedBatch(*counts, tuple(entries), resolved.broadcasts(), len(resolved.failures))

@@ -2,15 +2,50 @@
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from foundation.settings import Settings, load_settings
+from outbox.port import OutboxStore
+from outbox.stores import adapter_for
 from tests.mongo_server import MongoEndpoint, mongo_endpoint
 
-STORE_KINDS = ("sqlite", "mongo")
+
+@dataclass(frozen=True)
+class StoreUnderTest:
+    """How the contract suite gets a fresh store of one kind: its settings for one test, and
+    what to remove once the test is done."""
+
+    settings: Callable[[pytest.FixtureRequest], Settings]
+    remove: Callable[[Any], Awaitable[None]] | None = None
+
+
+def _sqlite_settings(request: pytest.FixtureRequest) -> Settings:
+    path: Path = request.getfixturevalue("sqlite_path")
+    return load_settings(store_url=f"sqlite:///{path}")
+
+
+def _mongo_settings(request: pytest.FixtureRequest) -> Settings:
+    endpoint: MongoEndpoint = request.getfixturevalue("mongo")
+    database: str = request.getfixturevalue("mongo_database")
+    return load_settings(store_url=endpoint.url, mongodb_database=database)
+
+
+async def _drop_mongo_database(store: Any) -> None:
+    await store.client.drop_database(store.database.name)
+
+
+# Every store the contract suite runs on: adding a store adds one entry here.
+STORES: dict[str, StoreUnderTest] = {
+    "sqlite": StoreUnderTest(_sqlite_settings),
+    "mongo": StoreUnderTest(_mongo_settings, _drop_mongo_database),
+}
+STORE_KINDS = tuple(STORES)
 
 
 @pytest.fixture(scope="session")
@@ -46,25 +81,15 @@ def sqlite_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(params=STORE_KINDS)
-async def store(
-    request: pytest.FixtureRequest, sqlite_path: Path, mongo_database: str
-) -> AsyncIterator[object]:
-    """A migrated, empty store of each kind; the contract suite runs on both."""
-    if request.param == "sqlite":
-        from migrations.sqlite import apply_sqlite
-        from outbox.sqlite_store import SqliteStore
-
-        apply_sqlite(sqlite_path)
-        sqlite_store = await SqliteStore.open(sqlite_path)
-        yield sqlite_store
-        await sqlite_store.close()
-    else:
-        endpoint: MongoEndpoint = request.getfixturevalue("mongo")
-        from migrations.mongo import apply_mongo
-        from outbox.mongo_store import MongoStore
-
-        mongo_store = await MongoStore.connect(endpoint.url, mongo_database)
-        await apply_mongo(mongo_store.database)
-        yield mongo_store
-        await mongo_store.client.drop_database(mongo_database)
-        await mongo_store.close()
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[OutboxStore]:
+    """A migrated, empty store of each kind, opened through the store registry as
+    ``tidings migrate`` and the worker open it; the contract suite runs on every kind."""
+    kind = STORES[request.param]
+    settings = kind.settings(request)
+    adapter = adapter_for(settings)
+    await adapter.migrate(settings)
+    opened: OutboxStore = await adapter.open(settings)
+    yield opened
+    if kind.remove is not None:
+        await kind.remove(opened)
+    await opened.close()

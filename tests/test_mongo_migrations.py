@@ -11,27 +11,28 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import InvalidOperation
 
+from foundation.constants import INBOX, MIGRATIONS, OUTBOX
+from foundation.errors import ConfigurationError, NotInTransaction, StoreUnavailable
 from migrations.mongo import (
     DECLARED_MONGO_INDEXES,
     INBOX_TTL_INDEX,
     LATEST_MONGO_VERSION,
     MONGO_MIGRATIONS,
-    _record,
-    apply_mongo,
-    mongo_schema_version,
-)
-from outbox import mongo_store
-from outbox.mongo_store import (
-    MongoStore,
-    insert_outbox_records,
-    outbox_document,
-    record_from_document,
-    transactions_supported,
 )
 from outbox.records import Group, OutboxRecord, Route, Users
+from outbox.stores.mongo import connection as mongo_connection
+from outbox.stores.mongo import store as mongo_store_module
+from outbox.stores.mongo.connection import transactions_supported
+from outbox.stores.mongo.documents import outbox_document, record_from_document
+from outbox.stores.mongo.host import insert_outbox_records
+from outbox.stores.mongo.schema import (
+    apply_mongo,
+    carry_out,
+    mongo_schema_version,
+    record_version,
+)
+from outbox.stores.mongo.store import MongoStore
 from tests.mongo_server import MongoEndpoint
-from tidings.constants import INBOX, MIGRATIONS, OUTBOX
-from tidings.errors import ConfigurationError, NotInTransaction, StoreUnavailable
 
 Session = Any
 Write = Callable[[Session], Awaitable[None]]
@@ -121,8 +122,8 @@ async def test_version_2_removes_the_records_version_1_left_routed(
     database: AsyncDatabase,
 ) -> None:
     first = MONGO_MIGRATIONS[0]
-    await first.apply(database)
-    await _record(database, first)
+    await carry_out(database, first)
+    await record_version(database, first)
     pending, routed, dead = _records(3)
     await database[OUTBOX].insert_many(
         [
@@ -234,7 +235,7 @@ async def test_connect_refuses_a_deployment_without_transactions(
     mongo: MongoEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[AsyncMongoClient[dict[str, Any]]] = []
-    new_client = mongo_store._new_client
+    new_client = mongo_connection.new_client
 
     def recording_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
         opened.append(new_client(url))
@@ -243,9 +244,9 @@ async def test_connect_refuses_a_deployment_without_transactions(
     async def no_transactions(client: object, database: str) -> bool:
         return False
 
-    monkeypatch.setattr(mongo_store, "_new_client", recording_client)
-    monkeypatch.setattr(mongo_store, "transactions_supported", lambda hello: False)
-    monkeypatch.setattr(mongo_store, "_transaction_probe", no_transactions)
+    monkeypatch.setattr(mongo_store_module, "new_client", recording_client)
+    monkeypatch.setattr(mongo_connection, "transactions_supported", lambda hello: False)
+    monkeypatch.setattr(mongo_connection, "_transaction_probe", no_transactions)
 
     with pytest.raises(ConfigurationError, match="replica set") as caught:
         await MongoStore.connect(mongo.url, "tidings_unused")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migrations.sqlite import apply_sqlite
-from outbox.sqlite_checkpointer import WalCheckpointer
+from outbox.stores.sqlite.checkpointer import WalCheckpointer
+from outbox.stores.sqlite.schema import apply_sqlite
 from tests.worker import wait_until
 
 
@@ -43,7 +43,7 @@ async def test_a_failing_checkpoint_is_logged_once_and_retried_after_the_next_wr
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="outbox.sqlite_checkpointer")
+    caplog.set_level(logging.INFO, logger="outbox.stores.sqlite.checkpointer")
     calls = []
     attempt = checkpointer._checkpoint
 

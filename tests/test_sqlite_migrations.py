@@ -13,30 +13,28 @@ from pathlib import Path
 
 import pytest
 
-from migrations.sqlite import (
-    _CREATE_MIGRATIONS_TABLE,
-    DECLARED_SQLITE_INDEXES,
-    LATEST_SQLITE_VERSION,
-    SQLITE_MIGRATIONS,
-    IndexSpec,
-    _apply_one,
-    apply_sqlite,
-    connect,
-    sqlite_schema_version,
-)
-from outbox.records import OutboxRecord, Route, Users, new_record_id
-from outbox.sqlite_store import SqliteStore
-from outbox.sqlite_transactions import insert_outbox_records
-from outbox.timestamps import from_micros, to_micros
-from tests.worker import wait_until
-from tidings.constants import MIGRATIONS, OUTBOX
-from tidings.errors import (
+from foundation.constants import MIGRATIONS, OUTBOX
+from foundation.errors import (
     ConfigurationError,
     LeaseLost,
     NotInTransaction,
     StoreError,
     StoreUnavailable,
 )
+from migrations.sqlite import (
+    CREATE_MIGRATIONS_TABLE,
+    DECLARED_SQLITE_INDEXES,
+    LATEST_SQLITE_VERSION,
+    SQLITE_MIGRATIONS,
+    IndexSpec,
+)
+from outbox.records import OutboxRecord, Route, Users, new_record_id
+from outbox.stores.sqlite.connection import connect
+from outbox.stores.sqlite.host import insert_outbox_records
+from outbox.stores.sqlite.schema import _apply_one, apply_sqlite, sqlite_schema_version
+from outbox.stores.sqlite.store import SqliteStore
+from outbox.timestamps import from_micros, to_micros
+from tests.worker import wait_until
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 LEASE = 30.0
@@ -155,7 +153,7 @@ def test_applying_again_applies_nothing_and_changes_nothing(migrated: Path) -> N
 def test_version_2_removes_the_records_version_1_left_routed(sqlite_path: Path) -> None:
     conn = connect(sqlite_path, create=True)
     try:
-        conn.execute(_CREATE_MIGRATIONS_TABLE)
+        conn.execute(CREATE_MIGRATIONS_TABLE)
         _apply_one(conn, SQLITE_MIGRATIONS[0])
         pending, routed, dead = record(), record(), record()
         conn.execute("BEGIN")

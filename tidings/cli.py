@@ -10,9 +10,9 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from tidings.errors import ConfigurationError, StoreError
-from tidings.logs import configure_logging
-from tidings.settings import Settings, load_settings
+from foundation.errors import ConfigurationError, StoreError
+from foundation.logs import configure_logging
+from foundation.settings import Settings, load_settings
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="migrate, then serve and route in one process")
     run.set_defaults(handler=_run)
 
-    from tidings.operations import add_operation_commands
+    from tidings.operator_commands import add_operation_commands
 
     add_operation_commands(commands)
     return parser
@@ -67,15 +67,16 @@ def run_async(coroutine: Coroutine[Any, Any, int]) -> int:
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from migrations.apply import apply_configured
+    from outbox.stores import migrate
 
-    applied = run_async(apply_configured(settings))
+    applied = run_async(migrate(settings))
     print(f"applied {applied} migration(s)" if applied else "schema is up to date")
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from outbox.worker import check_health, run_worker
+    from outbox.worker.arq_jobs import check_health
+    from outbox.worker.process import run_worker
 
     if args.check:
         return check_health(settings)

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from delivery.auth import RevocationCheck
 from delivery.serve import build_server
-from migrations.apply import apply_configured
+from foundation.settings import Settings
+from outbox.stores import migrate
 from outbox.worker import serve as serve_worker
-from tidings.settings import Settings
 
 
 async def run_all(
@@ -31,7 +31,7 @@ async def run_all(
     With ``worker`` the routing worker runs in this process and stops after the server.
     ``on_started(port)`` runs once the socket listens (useful with ``port=0``).
     """
-    await apply_configured(settings)
+    await migrate(settings)
     server = build_server(settings, revocation_check=revocation_check, app=app)
     stop = asyncio.Event()
     routing = asyncio.create_task(serve_worker(settings, stop=stop)) if worker else None

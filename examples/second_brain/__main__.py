@@ -9,8 +9,8 @@ import asyncio
 import sys
 
 from examples.second_brain.server import serve
-from tidings.errors import ConfigurationError
-from tidings.settings import load_settings
+from foundation.errors import ConfigurationError
+from foundation.settings import load_settings
 
 
 def main() -> int:

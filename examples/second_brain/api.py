@@ -60,7 +60,7 @@ def origin_session(raw: str | None) -> str | None:
 
 async def run(request: Request, repo: Repository, work: operations.Work) -> JsonResponse:
     """Commit ``work`` and wake the worker right after the commit."""
-    result = await repo.run(work, redis=request.app.state.tidings.redis)
+    result = await repo.run(work, redis=request.app.state.delivery_node.redis)
     return JsonResponse(result)
 
 

@@ -96,9 +96,9 @@ async def password(
     hashed = await asyncio.to_thread(operations.hash_password, body.new_password)
     result = await repo.run(
         operations.change_password(user.user_id, hashed, origin),
-        redis=request.app.state.tidings.redis,
+        redis=request.app.state.delivery_node.redis,
     )
-    node = request.app.state.tidings
+    node = request.app.state.delivery_node
     await end_other_sessions(node, user.user_id)
     token = None
     if node.settings.demo:
@@ -120,7 +120,7 @@ async def sign_in(request: Request, body: SignInBody, repo: RepositoryDep) -> Js
         at=datetime.now(UTC),
         origin_session=origin_session(body.session_id),
     )
-    result = await repo.run(work, redis=request.app.state.tidings.redis)
-    settings = request.app.state.tidings.settings
+    result = await repo.run(work, redis=request.app.state.delivery_node.redis)
+    settings = request.app.state.delivery_node.settings
     token = demo_token(settings, body.user, token_version=cast(int, result["token_version"]))
     return JsonResponse({"token": token, "token_type": "bearer"})

@@ -16,7 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from delivery.app import tidings_router, tidings_running
+from delivery.app import tidings_router
+from delivery.node import open_node
 from delivery.responses import JsonResponse, install_error_handlers
 from examples.second_brain import api, api_account, api_family
 from examples.second_brain.demo_data import seed_demo
@@ -24,7 +25,7 @@ from examples.second_brain.domain import DomainError
 from examples.second_brain.ports import Repository
 from examples.second_brain.repository import open_repository
 from examples.second_brain.sessions import revocation_check
-from tidings.settings import Settings
+from foundation.settings import Settings
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 # The JavaScript client, built (clients/js/dist is committed, so no build step is needed).
@@ -46,12 +47,12 @@ def create_app(settings: Settings) -> FastAPI:
             return found
 
         check = revocation_check(repository_now)
-        async with tidings_running(settings, revocation_check=check) as services:
+        async with open_node(settings, revocation_check=check) as node:
             repository = open_repository(settings)
             try:
                 if settings.demo:
                     await seed_demo(repository)
-                app.state.tidings = services
+                app.state.delivery_node = node
                 app.state.repository = repository
                 yield
             finally:

@@ -44,18 +44,19 @@ DEFAULT_APP_DATABASE: Final = "second_brain"
 class MongoRepository:
     """:class:`~examples.second_brain.ports.Repository` on one ``AsyncMongoClient``."""
 
-    def __init__(self, client: AsyncMongoClient[Document], app_database: str, outbox_database: str):
+    def __init__(self, client: AsyncMongoClient[Document], app_database: str, emitter: Emitter):
         self._client = client
         self._db: AsyncDatabase[Document] = client[app_database]
-        self._emitter = Emitter(outbox_database)
+        self._emitter = emitter
 
     @classmethod
     def connect(
-        cls, url: str, *, app_database: str = DEFAULT_APP_DATABASE, outbox_database: str
+        cls, url: str, *, app_database: str = DEFAULT_APP_DATABASE, emitter: Emitter
     ) -> "MongoRepository":
-        """A repository on ``url``; the driver connects on first use."""
+        """A repository on ``url`` emitting with ``emitter`` (whose settings name the outbox's
+        database); the driver connects on first use."""
         client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=True)
-        return cls(client, app_database, outbox_database)
+        return cls(client, app_database, emitter)
 
     async def run[T](self, work: Callable[[Tx], Awaitable[T]], *, redis: Any = None) -> T:
         async def attempt(session: AsyncClientSession) -> T:

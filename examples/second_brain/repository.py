@@ -7,8 +7,9 @@ both: in the SQLite file of the embedded store, or on the same MongoDB replica s
 import os
 from typing import Final
 
+from api_hooks import Emitter
 from examples.second_brain.ports import Repository
-from tidings.settings import Settings
+from foundation.settings import Settings
 
 APP_DATABASE_VARIABLE: Final = "SECOND_BRAIN_DATABASE"
 
@@ -26,13 +27,11 @@ def open_repository(settings: Settings) -> Repository:
     The SQLite file must already be migrated (``tidings migrate``); the application's own
     tables are created when missing. A MongoDB client connects on first use.
     """
-    if settings.mongodb_url is not None:
+    if settings.uses_mongodb:
         from examples.second_brain.mongo_repo import MongoRepository
 
         return MongoRepository.connect(
-            settings.mongodb_url.get_secret_value(),
-            app_database=app_database(),
-            outbox_database=settings.mongodb_database,
+            settings.resolved_store_url, app_database=app_database(), emitter=Emitter(settings)
         )
     from examples.second_brain.sqlite_repo import SqliteRepository
 

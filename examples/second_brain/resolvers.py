@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from examples.second_brain import sqlite_schema
-from migrations.sqlite import connect
+from foundation.settings import Settings, load_settings
 from outbox.resolvers import Resolvers
-from tidings.settings import Settings, load_settings
+from outbox.stores.sqlite import connect
 
 RESOLVERS_PATH: Final = "examples.second_brain.resolvers:resolvers"
 
@@ -44,7 +44,7 @@ class SqliteGroups:
 
     def _read(self, query: Callable[[sqlite3.Connection, str], list[str]], key: str) -> list[str]:
         conn: sqlite3.Connection
-        with closing(connect(self._path, create=False)) as conn:
+        with closing(connect(self._path)) as conn:
             return query(conn, key)
 
     async def family_usernames(self, family_id: str) -> list[str]:
@@ -68,7 +68,7 @@ def app_resolvers(source: GroupSource) -> Resolvers:
 
 def resolvers_for(settings: Settings) -> Resolvers:
     """The application's resolvers for the store ``settings`` name."""
-    if settings.mongodb_url is None:
+    if not settings.uses_mongodb:
         return app_resolvers(SqliteGroups(settings.sqlite_path))
     from examples.second_brain.repository import open_repository
 

@@ -7,8 +7,8 @@ are closed with 4408, and every WebSocket gets 1001 on shutdown.
 from collections.abc import Callable
 
 from examples.second_brain.app import create_app
+from foundation.settings import Settings
 from tidings.run import run_all
-from tidings.settings import Settings
 
 
 async def serve(

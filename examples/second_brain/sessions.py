@@ -2,7 +2,7 @@
 
 A user's tokens carry a ``token_version`` claim; a password change bumps the user's version,
 which revokes every token issued before. tidings asks :func:`token_is_revoked` (through the
-``revocation_check`` the app passes to ``tidings_running``) whenever a token is presented: a
+``revocation_check`` the app passes to ``open_node``) whenever a token is presented: a
 WebSocket connecting with ``?token=`` (refused with close code 4403), ``POST /ws/ticket`` and
 every REST call (403 ``token_revoked``), and a ``refresh`` frame.
 """
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from delivery.auth import Principal, RevocationCheck
-from delivery.services import Services
+from delivery.node import DeliveryNode
 from examples.second_brain.ports import Repository
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def revocation_check(repository: Callable[[], Repository]) -> RevocationCheck:
     return check
 
 
-async def end_other_sessions(node: Services, username: str) -> None:
+async def end_other_sessions(node: DeliveryNode, username: str) -> None:
     """End the sessions of ``username`` whose tokens were revoked a moment ago (by a password
     change), on every delivery node: their open sockets are closed with 4403.
 

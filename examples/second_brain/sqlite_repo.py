@@ -33,8 +33,8 @@ from examples.second_brain.sqlite_tx import (
     item_row,
     request_row,
 )
-from migrations.sqlite import connect
-from tidings.errors import StoreError
+from foundation.errors import StoreError
+from outbox.stores.sqlite import connect
 
 # Short: a busy database fails fast and run_in_transaction retries with an async backoff,
 # instead of the driver blocking the event loop while another process writes.
@@ -62,7 +62,7 @@ class SqliteRepository:
     @classmethod
     def open(cls, path: Path, *, deadline_seconds: float = DEADLINE_SECONDS) -> "SqliteRepository":
         """Open the migrated tidings file and create the application's tables if missing."""
-        conn = connect(path, create=False)  # the store's busy timeout while creating tables
+        conn = connect(path)  # the store's busy timeout while creating tables
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("BEGIN IMMEDIATE")

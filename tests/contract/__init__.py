@@ -1,1 +1,1 @@
-"""One contract suite for every implementation of ``outbox.store.OutboxStore``."""
+"""One contract suite for every implementation of ``outbox.port.OutboxStore``."""

@@ -1,6 +1,6 @@
 """The storage port's contract, run unchanged against every adapter.
 
-Every assertion comes from the docstrings of :class:`outbox.store.OutboxStore`. Leases expire
+Every assertion comes from the docstrings of :class:`outbox.port.OutboxStore`. Leases expire
 because a later ``now`` is passed, never because a test waits. Tests on the ``store`` fixture
 call the store one operation at a time; concurrency is tested on SQLite only, where it means
 something (the MongoDB test double is not safe under concurrent sessions).
@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.constants import DEAD, PENDING
+from foundation.errors import LeaseLost
+from outbox.port import OutboxStore
 from outbox.records import (
     AckOutcome,
     Audience,
@@ -25,7 +28,6 @@ from outbox.records import (
     Route,
     Users,
 )
-from outbox.store import OutboxStore
 from tests.contract.builders import (
     T0,
     at,
@@ -36,8 +38,6 @@ from tests.contract.builders import (
     of_user,
     routes_for,
 )
-from tidings.constants import DEAD, PENDING
-from tidings.errors import LeaseLost
 
 LEASE = 30.0
 A = "router-a"
@@ -666,6 +666,22 @@ async def test_trim_deletes_old_entries_and_keeps_heads(store: OutboxStore) -> N
     ]
 
 
+async def test_count_after_counts_only_retained_entries_of_the_user(store: OutboxStore) -> None:
+    await store.add_records(make_records(3, audience=for_users("alice", "bob")))
+    await route_pending(store, at(0))
+    await store.add_records([make_record(audience=for_users("alice"), created_at=at(50))])
+    await route_pending(store, at(100))
+
+    assert [await store.count_after("alice", seq) for seq in range(6)] == [4, 3, 2, 1, 0, 0]
+    assert await store.count_after("bob", 0) == 3
+    assert await store.count_after("carol", 0) == 0
+    await store.trim(at(50))
+    assert await store.count_after("alice", 0) == 1
+    assert await store.count_after("alice", 1) == 1
+    assert await store.count_after("bob", 0) == 0
+    assert await store.head("alice") == 4
+
+
 async def test_trim_keeps_entries_routed_exactly_at_before(store: OutboxStore) -> None:
     record = make_record()
     await store.add_records([record])
@@ -698,8 +714,8 @@ async def test_trim_of_nothing_deletes_nothing(store: OutboxStore) -> None:
 @pytest.fixture
 async def sqlite_pair(sqlite_path: Path) -> AsyncIterator[tuple[OutboxStore, OutboxStore]]:
     """Two independently opened stores on one migrated SQLite file."""
-    from migrations.sqlite import apply_sqlite
-    from outbox.sqlite_store import SqliteStore
+    from outbox.stores.sqlite.schema import apply_sqlite
+    from outbox.stores.sqlite.store import SqliteStore
 
     apply_sqlite(sqlite_path)
     first = await SqliteStore.open(sqlite_path)

@@ -26,12 +26,12 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from api_hooks import build_record
-from migrations.sqlite import apply_sqlite
+from foundation.settings import Settings
 from outbox.records import Audience, OutboxRecord, Users
-from outbox.sqlite_store import SqliteStore
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.store import SqliteStore
 from outbox.worker import serve as serve_worker
 from tests.delivery.node import Node
-from tidings.settings import Settings
 
 RECV_SECONDS = 5.0
 

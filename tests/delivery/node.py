@@ -19,11 +19,11 @@ import jwt
 from api_hooks import build_record
 from delivery.auth import RevocationCheck
 from delivery.serve import build_server
-from migrations.sqlite import apply_sqlite
+from foundation.settings import Settings
 from outbox.records import Audience, OutboxRecord
-from outbox.sqlite_store import SqliteStore
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.store import SqliteStore
 from outbox.worker import serve as serve_worker
-from tidings.settings import Settings
 
 SECRET = "test-secret-" + "x" * 32
 STARTUP_SECONDS = 10.0

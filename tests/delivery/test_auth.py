@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from delivery.auth import MAX_TOKEN_CHARS, AuthFailed, Principal, TokenRevoked, TokenVerifier
-from tidings.errors import ConfigurationError
-from tidings.settings import Settings
+from foundation.errors import ConfigurationError
+from foundation.settings import Settings
 
 SECRET = "s" * 40
 # Far from the wall clock on purpose: a verifier that read the real clock would disagree.

@@ -3,7 +3,7 @@
 from prometheus_client import CollectorRegistry, Histogram
 
 from delivery.metrics import LATENCY_BUCKETS, DeliveryMetrics
-from tidings.histograms import LoopHistogram
+from foundation.histograms import LoopHistogram
 
 VALUES = (0.0, 0.004, 0.005, 0.0051, 0.2, 1.0, 29.9, 30.0, 31.0, 1000.0)
 

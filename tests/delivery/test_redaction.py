@@ -9,7 +9,7 @@ import pytest
 from starlette.datastructures import URL
 from uvicorn.logging import AccessFormatter
 
-from delivery.redaction import (
+from foundation.redaction import (
     LOGGER_NAMES,
     RedactingFilter,
     install_log_redaction,

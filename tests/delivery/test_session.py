@@ -11,16 +11,19 @@ from typing import Any
 import orjson
 import pytest
 
-from delivery.frames import encode_notification
-from delivery.session import (
+from delivery.actions import (
     Action,
     Close,
-    DeliverySession,
     ReadInbox,
     Send,
-    SessionState,
     StoreAck,
     VerifyRefresh,
+)
+from delivery.frames import encode_notification
+from delivery.limits import SessionLimits
+from delivery.session import (
+    DeliverySession,
+    SessionState,
 )
 from outbox.records import AckOutcome, InboxEntry, Notification
 
@@ -38,11 +41,12 @@ def entries(*seqs: int) -> list[InboxEntry]:
     return [entry(seq) for seq in seqs]
 
 
-def make(since: int | None = None, **options: Any) -> DeliverySession:
-    options.setdefault("expires_at", EXPIRES)
-    options.setdefault("page_size", 500)
-    options.setdefault("live_buffer_limit", 100)
-    return DeliverySession(USER, "phone", since, **options)
+def make(
+    since: int | None = None, *, expires_at: float = EXPIRES, **limits: Any
+) -> DeliverySession:
+    """A session of USER's phone; ``limits`` override ``SessionLimits`` fields."""
+    chosen = SessionLimits(**{"page_size": 500, "live_buffer_limit": 100, **limits})
+    return DeliverySession(USER, "phone", since, expires_at=expires_at, limits=chosen)
 
 
 def frames(actions: Sequence[Action]) -> list[dict[str, Any]]:

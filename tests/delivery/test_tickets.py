@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 
 from delivery.auth import Principal
 from delivery.tickets import TicketStore
-from tidings.constants import TICKET_KEY_PREFIX
-from tidings.errors import StoreUnavailable
+from foundation.constants import TICKET_KEY_PREFIX
+from foundation.errors import StoreUnavailable
 
 TTL = 30
 NOW = 1_750_000_000.0

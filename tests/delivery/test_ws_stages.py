@@ -16,7 +16,7 @@ from tests.delivery.helpers import (
     wait_ready,
 )
 from tests.delivery.node import make_settings, running_node, token
-from tidings.operations import read_traffic
+from tidings.operator_commands import read_traffic
 
 
 async def test_live_frames_are_timed_from_routing_to_write_to_ack(

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from api_hooks import Emitter
 from examples.second_brain.demo_data import seed_demo
 from examples.second_brain.ports import Repository
-from migrations.sqlite import apply_sqlite
+from foundation.constants import OUTBOX
+from foundation.settings import Settings, load_settings
 from outbox.records import Audience, audience_from_dict
+from outbox.stores.sqlite.schema import apply_sqlite
 from tests.mongo_server import MongoEndpoint
-from tidings.constants import OUTBOX
-from tidings.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,8 @@ async def mongo_repo(mongo: MongoEndpoint, mongo_database: str) -> AsyncIterator
     from examples.second_brain.mongo_repo import MongoRepository
 
     app_database = f"second_brain_test_{uuid.uuid4().hex[:12]}"
-    repo = MongoRepository.connect(
-        mongo.url, app_database=app_database, outbox_database=mongo_database
-    )
+    emitter = Emitter(load_settings(mongodb_database=mongo_database))
+    repo = MongoRepository.connect(mongo.url, app_database=app_database, emitter=emitter)
     await seed_demo(repo)
     yield repo
     await repo.close()

@@ -14,10 +14,10 @@ import pytest
 from delivery.serve import build_server
 from examples.second_brain.app import create_app
 from examples.second_brain.resolvers import RESOLVERS_PATH
-from migrations.sqlite import apply_sqlite
+from foundation.constants import DEMO_JWT_SECRET
+from foundation.settings import Settings
+from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.worker import serve as serve_worker
-from tidings.constants import DEMO_JWT_SECRET
-from tidings.settings import Settings
 
 STARTUP_SECONDS = 10.0
 

@@ -16,10 +16,10 @@ import pytest
 from api_hooks import Everyone, Group, Users
 from examples.second_brain.catalog import EVENTS, EventSpec, check_event
 from examples.second_brain.ports import Repository
+from foundation.settings import Settings
 from tests.e2e.conftest import Emitted, outbox_mongo, outbox_sqlite
 from tests.e2e.second_brain_tour import TAB, tour
 from tests.mongo_server import MongoEndpoint
-from tidings.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Motor, via mongoeco
 

@@ -19,10 +19,10 @@ from examples.second_brain.demo_data import DEMO_USERS, demo_token
 from examples.second_brain.domain import DomainError
 from examples.second_brain.ports import Repository
 from examples.second_brain.resolvers import app_resolvers, resolvers_for
+from foundation.constants import DEMO_JWT_SECRET
+from foundation.settings import Settings
 from tests.e2e.conftest import outbox_mongo, outbox_sqlite
 from tests.mongo_server import MongoEndpoint
-from tidings.constants import DEMO_JWT_SECRET
-from tidings.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Motor, via mongoeco
 

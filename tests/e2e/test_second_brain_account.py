@@ -10,8 +10,8 @@ from examples.second_brain import operations
 from examples.second_brain.domain import DomainError
 from examples.second_brain.operations.auth import describe_device
 from examples.second_brain.ports import Repository
+from foundation.settings import Settings
 from tests.e2e.conftest import outbox_sqlite
-from tidings.settings import Settings
 
 
 async def test_sign_in_tells_the_other_sessions_and_gives_the_token_version(

@@ -11,8 +11,8 @@ from examples.second_brain import operations
 from examples.second_brain.domain import DomainError
 from examples.second_brain.ports import Repository
 from examples.second_brain.resolvers import resolvers_for
+from foundation.settings import Settings
 from tests.e2e.conftest import Emitted, outbox_sqlite
-from tidings.settings import Settings
 
 FAMILY = "fam-lovelace"
 

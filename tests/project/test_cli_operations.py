@@ -10,9 +10,9 @@ import pytest
 
 from api_hooks import build_record
 from delivery.metrics import DeliveryMetrics
-from migrations.sqlite import apply_sqlite
 from outbox.records import Group, Users
-from outbox.sqlite_store import SqliteStore
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.store import SqliteStore
 from tests.worker import REPO, clean_env
 
 pytestmark = pytest.mark.slow

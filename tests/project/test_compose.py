@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from foundation.settings import ENV_PREFIX, Settings, load_settings
 from outbox.resolvers import load_resolvers
 from tidings.cli import build_parser
-from tidings.settings import ENV_PREFIX, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TIDINGS_SERVICES = {"migrate": "migrate", "serve": "serve", "worker": "worker"}
@@ -188,7 +189,11 @@ def test_the_dockerfile_installs_the_package_with_the_cli_entrypoint() -> None:
     assert re.search(r"^FROM python:3\.13-slim\b", dockerfile, re.MULTILINE)
     assert re.search(r"^RUN pip install \.", dockerfile, re.MULTILINE)
     assert re.search(r'^ENTRYPOINT \["tidings"\]$', dockerfile, re.MULTILINE)
-    for package in ("tidings", "api_hooks", "outbox", "delivery", "migrations", "examples"):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    included = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [pattern.rstrip("*") for pattern in included]
+    assert "foundation" in packages
+    for package in [*packages, "examples"]:
         assert re.search(rf"^COPY {package} \./{package}$", dockerfile, re.MULTILINE), package
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", "**/node_modules"} <= set(ignored)

@@ -8,7 +8,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from delivery.metrics import DeliveryMetrics
-from outbox.worker_metrics import WorkerMetrics
+from outbox.worker.metrics import WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 _PROMQL_WORDS = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tidings.settings import ENV_PREFIX, Settings
+from foundation.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,3 +31,25 @@ def test_every_setting_is_in_the_readme() -> None:
     documented = set(re.findall(rf"`({ENV_PREFIX}[A-Z_]+)`", readme))
     expected = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields if name != "demo"}
     assert expected - documented == set()
+
+
+EXCERPT = re.compile(r"<!-- excerpt: (?P<path>\S+) -->\n```\w*\n(?P<code>.*?)```", re.DOTALL)
+
+
+def documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
+def test_excerpts_are_verbatim_from_the_files_they_name(document: Path) -> None:
+    for match in EXCERPT.finditer(document.read_text()):
+        source = (ROOT / match["path"]).read_text()
+        assert match["code"] in source, f"{document.name}: excerpt of {match['path']} is stale"
+
+
+def test_the_store_guide_shows_the_registry_and_the_suite_entry() -> None:
+    guide = (ROOT / "docs" / "adding-a-store.md").read_text()
+    assert {m["path"] for m in EXCERPT.finditer(guide)} == {
+        "outbox/stores/__init__.py",
+        "tests/conftest.py",
+    }

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tidings.logs import configure_logging
-from tidings.settings import Settings
+from foundation.logs import configure_logging
+from foundation.settings import Settings
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
 NAMES = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "arq", "websockets")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from tidings.constants import DEMO_JWT_SECRET
-from tidings.errors import ConfigurationError
-from tidings.settings import load_settings
+from foundation.constants import DEMO_JWT_SECRET
+from foundation.errors import ConfigurationError
+from foundation.settings import load_settings
 
 
 @pytest.mark.parametrize(

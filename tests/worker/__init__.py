@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from outbox.live import wake
+from api_hooks.wake import wake
+from outbox.port import OutboxStore
 from outbox.records import (
     Audience,
     Group,
@@ -30,7 +31,6 @@ from outbox.records import (
     notification_id_for,
 )
 from outbox.resolvers import Resolvers
-from outbox.store import OutboxStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,8 +108,8 @@ def _configure_logging() -> None:
 
 def worker_main() -> None:
     """Entry of a worker subprocess: ``run_worker`` with settings from the environment."""
+    from foundation.settings import load_settings
     from outbox.worker import run_worker
-    from tidings.settings import load_settings
 
     _configure_logging()
     run_worker(load_settings(), burst=os.environ.get("TEST_BURST") == "1")
@@ -126,9 +126,9 @@ def emitter_main() -> None:
 
 
 async def _emit_until_stopped() -> None:
+    from foundation.settings import load_settings
     from outbox.stores import open_store
-    from outbox.worker import redis_client
-    from tidings.settings import load_settings
+    from outbox.worker.outage import redis_client
 
     settings = load_settings()
     rng = random.Random(int(os.environ.get("TEST_SEED", "0")))

@@ -8,19 +8,19 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from outbox.live import (
+from api_hooks.wake import wake
+from foundation.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY, WAKE_CHANNEL
+from outbox.live_wire import (
     LiveBatch,
     _Splitter,
     decode_live_batch,
     encode_live_batch,
     encode_live_messages,
-    publish_live,
-    wake,
 )
 from outbox.records import InboxEntry, Notification
+from outbox.worker.publisher import publish_live
 from tests.services import PrivateRedis, free_port, private_redis
 from tests.worker import wait_until
-from tidings.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY, WAKE_CHANNEL
 
 T0 = datetime(2031, 5, 17, 8, 30, 15, 123457, tzinfo=UTC)
 
@@ -211,7 +211,7 @@ async def test_wake_publishes_on_the_wake_channel(client: aioredis.Redis) -> Non
 
 
 async def test_wake_never_raises_when_redis_is_down(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("DEBUG", logger="outbox.live")
+    caplog.set_level("DEBUG", logger="api_hooks.wake")
     redis = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
     await wake(redis)
     await redis.aclose()

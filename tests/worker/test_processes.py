@@ -20,11 +20,13 @@ import pytest
 import redis.asyncio as aioredis
 from arq.connections import RedisSettings, create_pool
 
-from migrations.apply import apply_configured
-from outbox.live import decode_live_batch, wake
+from api_hooks.wake import wake
+from foundation.constants import ARQ_QUEUE, LIVE_CHANNEL, ROUTE_JOB, WAKE_CHANNEL
+from foundation.settings import Settings, load_settings
+from outbox.live_wire import decode_live_batch
+from outbox.port import OutboxStore
 from outbox.records import Users
-from outbox.store import OutboxStore
-from outbox.stores import open_store
+from outbox.stores import migrate, open_store
 from tests.mongo_server import MongoEndpoint
 from tests.services import PrivateRedis, private_redis
 from tests.worker import (
@@ -36,8 +38,6 @@ from tests.worker import (
     stop_process,
     wait_until,
 )
-from tidings.constants import ARQ_QUEUE, LIVE_CHANNEL, ROUTE_JOB, WAKE_CHANNEL
-from tidings.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ async def backend(
         "TIDINGS_BATCH_SIZE": "20",
     }
     settings = load_settings(**{k.removeprefix("TIDINGS_").lower(): v for k, v in env.items()})
-    await apply_configured(settings)
+    await migrate(settings)
     store = await open_store(settings)
     yield Backend(env, settings, store, tmp_path)
     if settings.uses_mongodb:

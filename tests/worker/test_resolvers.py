@@ -2,10 +2,10 @@
 
 import pytest
 
+from foundation.errors import ConfigurationError, UnknownGroup
 from outbox.records import Everyone, Group, Users
 from outbox.resolvers import Resolvers, load_resolvers
 from tests import worker
-from tidings.errors import ConfigurationError, UnknownGroup
 
 NOT_RESOLVERS = {"team": "not a resolver"}
 

@@ -4,22 +4,29 @@ Runs on both stores through the shared ``store`` fixture, one operation at a tim
 passed in: later ``now`` values stand for waiting, so nothing sleeps.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from foundation.constants import DEAD
+from foundation.errors import LeaseLost
+from outbox.port import OutboxStore
 from outbox.records import Everyone, Group, OutboxRecord, Users
 from outbox.resolvers import Resolvers
-from outbox.routing import RoutedBatch, describe_failure, route_once
-from outbox.store import OutboxStore
+from outbox.routing import RoutedBatch, RoutingPolicy, describe_failure, route_once
 from tests.worker import TEAMS, make_record
 from tests.worker import resolvers as team_resolvers
-from tidings.constants import DEAD
-from tidings.errors import LeaseLost
 
 T0 = datetime(2031, 5, 17, 8, 30, 15, 123457, tzinfo=UTC)
-RETRY: dict[str, Any] = {"max_attempts": 3, "base_seconds": 10.0, "max_seconds": 100.0}
+POLICY = RoutingPolicy(
+    batch_size=100,
+    lease_seconds=5,
+    max_attempts=3,
+    retry_base_seconds=10.0,
+    retry_max_seconds=100.0,
+)
 
 
 async def route(
@@ -31,9 +38,8 @@ async def route(
     limit: int = 100,
     **options: Any,
 ) -> RoutedBatch:
-    return await route_once(
-        store, resolvers, owner=owner, now=now, limit=limit, lease_seconds=5, **RETRY, **options
-    )
+    policy = replace(POLICY, batch_size=limit, **options)
+    return await route_once(store, resolvers, owner=owner, now=now, policy=policy)
 
 
 async def inbox(store: OutboxStore, user: str) -> list[tuple[int, str]]:
@@ -135,10 +141,8 @@ async def test_a_failing_resolver_is_retried_then_dead_then_requeued(store: Outb
 async def test_an_unknown_group_kind_counts_as_a_failure(store: OutboxStore) -> None:
     record = make_record(Group("club", "c-1"))
     await store.add_records([record])
-    options = {**RETRY, "max_attempts": 1}
-    batch = await route_once(
-        store, Resolvers(), owner="w1", now=T0, limit=10, lease_seconds=5, **options
-    )
+    policy = replace(POLICY, batch_size=10, max_attempts=1)
+    batch = await route_once(store, Resolvers(), owner="w1", now=T0, policy=policy)
     assert batch.failed == 1
     [dead] = await store.list_dead(10)
     assert dead.last_error == "UnknownGroup: no resolver registered for group kind 'club'"

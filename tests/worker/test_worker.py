@@ -16,25 +16,28 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from migrations.sqlite import apply_sqlite
-from outbox.live import LivePublisher, decode_live_batch, wake
+from api_hooks.wake import wake
+from foundation.constants import (
+    ARQ_QUEUE,
+    LIVE_CHANNEL,
+    ROUTE_JOB,
+    ROUTED_COUNTER_KEY,
+    WAKE_CHANNEL,
+)
+from foundation.settings import Settings, load_settings
+from outbox.live_wire import decode_live_batch
 from outbox.records import Group, InboxEntry, Notification, Users
 from outbox.resolvers import Resolvers
-from outbox.sqlite_store import SqliteStore
-from outbox.worker import (
-    Router,
-    arq_worker_settings,
-    listen_for_wakes,
-    new_owner_id,
-    route_pending,
-    serve,
-    supervise_arq,
-)
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.store import SqliteStore
+from outbox.worker import serve
+from outbox.worker.arq_jobs import arq_worker_settings, route_pending, supervise_arq
+from outbox.worker.publisher import LivePublisher
+from outbox.worker.router import Router, new_owner_id
+from outbox.worker.wakeups import listen_for_wakes
 from tests.services import PrivateRedis, free_port, private_redis
 from tests.worker import make_record, nothing_pending, wait_until
 from tests.worker import resolvers as team_resolvers
-from tidings.constants import ARQ_QUEUE, LIVE_CHANNEL, ROUTE_JOB, ROUTED_COUNTER_KEY, WAKE_CHANNEL
-from tidings.settings import Settings, load_settings
 
 
 def worker_settings(data_dir: Path, redis_url: str, **overrides: Any) -> Settings:

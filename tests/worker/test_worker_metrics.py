@@ -10,8 +10,8 @@ import pytest
 
 from outbox.records import InboxEntry, Notification, Users
 from outbox.routing import RoutedBatch
-from outbox.worker import check_health
-from outbox.worker_metrics import WorkerMetrics
+from outbox.worker.arq_jobs import check_health
+from outbox.worker.metrics import WorkerMetrics
 from tests.delivery.node import emit, make_settings, running_worker
 from tests.services import free_port
 

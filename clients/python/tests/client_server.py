@@ -29,8 +29,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from api_hooks import Users, build_record
-from migrations.sqlite import apply_sqlite
-from outbox.sqlite_store import SqliteStore
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.store import SqliteStore
 
 SECRET = "python-client-test-secret-" + "x" * 32
 REDIS_URL = os.environ.get("TIDINGS_CLIENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

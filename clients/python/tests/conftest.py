@@ -1,8 +1,11 @@
-"""Fixtures of the client's tests: a real tidings server in a subprocess."""
+"""Fixtures of the client's tests: a real tidings server in a subprocess, and a client on
+fakes."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
+from client_harness import Harness
 from client_server import TidingsServer
 
 
@@ -18,3 +21,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TidingsServer]:
         yield running
     finally:
         running.kill()
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[tuple[Harness, httpx.AsyncClient]]:
+    found = Harness()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(found.handle)) as http:
+        yield found, http

@@ -7,8 +7,8 @@ import asyncio
 import sys
 
 from delivery.auth import Principal
+from foundation.settings import load_settings
 from tidings.run import run_all
-from tidings.settings import load_settings
 
 
 def main(prefix: str) -> None:

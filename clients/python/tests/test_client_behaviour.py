@@ -2,20 +2,13 @@
 MockTransport) and a manual clock: no network, no real time."""
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
-from client_fakes import FakeServer, FakeSocket, ManualClock, item, note, settle
-from client_server import token
+from client_fakes import item, note, settle
+from client_harness import Fixture, page, started
 from tidings_client import (
-    AckPolicy,
-    AuthReason,
     BackoffPolicy,
-    Broadcast,
     ClientState,
     Cursor,
     MemoryCursorStore,
@@ -24,94 +17,7 @@ from tidings_client import (
     StopInfo,
     StopReason,
     TidingsClient,
-    TidingsClientError,
 )
-
-PageHandler = Callable[[int, int], Awaitable[httpx.Response]]
-
-
-async def no_pages(_since: int, _limit: int) -> httpx.Response:
-    return httpx.Response(500, json={"code": "boom", "message": "no pages here"})
-
-
-def page(items: list[dict[str, Any]], *, head: int | None = None, recovered: bool = True) -> Any:
-    last = items[-1]["seq"] if items else 0
-    body = {
-        "items": items,
-        "head": last if head is None else head,
-        "next_since": last,
-        "has_more": False,
-        "recovered": recovered,
-    }
-    return httpx.Response(200, json=body)
-
-
-@dataclass
-class Harness:
-    """A client wired to fakes, and everything it told the application."""
-
-    server: FakeServer = field(default_factory=FakeServer)
-    clock: ManualClock = field(default_factory=ManualClock)
-    received: list[int] = field(default_factory=list)
-    errors: list[TidingsClientError] = field(default_factory=list)
-    resyncs: list[ResyncInfo] = field(default_factory=list)
-    broadcasts: list[str] = field(default_factory=list)
-    reasons: list[AuthReason] = field(default_factory=list)
-    requests: list[httpx.Request] = field(default_factory=list)
-    pages: PageHandler = no_pages
-    tickets: int = 0
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.path.endswith("/ws/ticket"):
-            self.tickets += 1
-            return httpx.Response(200, json={"ticket": f"ticket-{self.tickets}", "expires_in": 30})
-        params = request.url.params
-        return await self.pages(int(params["since"]), int(params["limit"]))
-
-    def get_token(self, reason: AuthReason) -> str:
-        self.reasons.append(reason)
-        # Tokens expire an hour after the manual clock's now.
-        return token("alice", ttl=3600 + self.clock.now - time.time())
-
-    def on_notification(self, notification: Notification) -> None:
-        self.received.append(notification.seq)
-
-    def on_broadcast(self, broadcast: Broadcast) -> None:
-        self.broadcasts.append(broadcast.event)
-
-    def client(self, http: httpx.AsyncClient, **options: Any) -> TidingsClient:
-        values: dict[str, Any] = {
-            "get_token": self.get_token,
-            "connect": self.server.connect,
-            "http": http,
-            "clock": self.clock,
-            "sleep": self.clock.sleep,
-            "random": lambda: 0.5,
-            "acks": AckPolicy(max_delay=0.1, max_items=3),
-            "on_notification": self.on_notification,
-            "on_broadcast": self.on_broadcast,
-            "on_resync": self.resyncs.append,
-            "on_error": self.errors.append,
-        }
-        values.update(options)
-        return TidingsClient("http://tidings.test/base/", **values)
-
-
-@pytest.fixture
-async def harness() -> AsyncIterator[tuple[Harness, httpx.AsyncClient]]:
-    found = Harness()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(found.handle)) as http:
-        yield found, http
-
-
-async def started(client: TidingsClient, server: FakeServer) -> FakeSocket:
-    client.start()
-    await settle()
-    return server.last
-
-
-Fixture = tuple[Harness, httpx.AsyncClient]
 
 
 async def test_ticket_bought_with_the_token_and_since_from_the_cursor(harness: Fixture) -> None:

@@ -3,7 +3,7 @@ over REST before later notifications are delivered."""
 
 import httpx
 from client_server import DroppingRelay, TidingsServer, token, unique, until
-from tidings_client import ClientState, Notification, TidingsClient
+from tidings_client import ClientOptions, ClientState, Notification, Runtime, TidingsClient
 
 
 async def test_live_gap_is_filled_over_rest_in_order(server: TidingsServer) -> None:
@@ -21,10 +21,10 @@ async def test_live_gap_is_filled_over_rest_in_order(server: TidingsServer) -> N
     ):
         client = TidingsClient(
             server.url,
-            ws_url=relay.ws_url,
             get_token=lambda _reason: token(user),
-            http=http,
             on_notification=received.append,
+            options=ClientOptions(ws_url=relay.ws_url),
+            runtime=Runtime(http=http),
         )
         async with client:
             await until(lambda: client.state is ClientState.LIVE, "live")

@@ -1,12 +1,15 @@
 """Against a real server: connect (ticket by default), receive, acknowledge, resume."""
 
 from pathlib import Path
+from typing import Any
 
 from client_server import TidingsServer, token, unique, until
 from tidings_client import (
     AckPolicy,
+    ClientOptions,
     ClientState,
     Cursor,
+    CursorStore,
     FileCursorStore,
     MemoryCursorStore,
     Notification,
@@ -15,6 +18,7 @@ from tidings_client import (
     TidingsClient,
     TidingsClientError,
 )
+from tidings_client.options import Handler
 
 
 class Recorder:
@@ -25,23 +29,29 @@ class Recorder:
         self.errors: list[TidingsClientError] = []
         self.states: list[ClientState] = []
 
-    def options(self) -> dict[str, object]:
-        return {
-            "on_notification": self.received.append,
-            "on_error": self.errors.append,
-            "on_state_change": lambda state, _previous: self.states.append(state),
-        }
+    def on_state_change(self, state: ClientState, _previous: ClientState) -> None:
+        self.states.append(state)
 
 
 def make_client(
-    server: TidingsServer, user: str, seen: Recorder, **options: object
+    server: TidingsServer,
+    user: str,
+    seen: Recorder,
+    *,
+    store: CursorStore | None = None,
+    on_resync: Handler[ResyncInfo] | None = None,
+    **options: Any,
 ) -> TidingsClient:
+    """A client of ``user`` recording into ``seen``; ``options`` are ClientOptions fields."""
     return TidingsClient(
         server.url,
         get_token=lambda _reason: token(user),
-        acks=AckPolicy(max_delay=0.05),
-        **seen.options(),  # type: ignore[arg-type]
-        **options,  # type: ignore[arg-type]
+        store=store,
+        on_notification=seen.received.append,
+        on_resync=on_resync,
+        on_state_change=seen.on_state_change,
+        on_error=seen.errors.append,
+        options=ClientOptions(acks=AckPolicy(max_delay=0.05), **options),
     )
 
 

@@ -13,6 +13,7 @@ from tidings_client import (
     AuthReason,
     ClientState,
     Notification,
+    Runtime,
     TidingsClient,
     TidingsClientError,
     Transport,
@@ -97,8 +98,8 @@ async def test_without_get_token_4401_renews_the_ticket_and_resumes(
     client = TidingsClient(
         strict_server.url,
         get_ticket=get_ticket,
-        connect=recording_connect,
         on_notification=received.append,
+        runtime=Runtime(connect=recording_connect),
     )
     async with client:
         await until(lambda: client.state is ClientState.LIVE, "live")

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 from client_server import TidingsServer, token, unique, until
-from tidings_client import AckPolicy, BackoffPolicy, ClientState, Notification, TidingsClient
+from tidings_client import (
+    AckPolicy,
+    BackoffPolicy,
+    ClientOptions,
+    ClientState,
+    Notification,
+    TidingsClient,
+)
 
 
 @pytest.fixture
@@ -34,9 +41,11 @@ async def test_server_killed_mid_stream_and_restarted(server: TidingsServer) -> 
     client = TidingsClient(
         server.url,
         get_token=lambda _reason: token(user),
-        backoff=BackoffPolicy(initial_delay=0.05, max_delay=0.4, reset_after=1.0),
-        acks=AckPolicy(max_delay=0.02, max_items=10),
         on_notification=on_notification,
+        options=ClientOptions(
+            backoff=BackoffPolicy(initial_delay=0.05, max_delay=0.4, reset_after=1.0),
+            acks=AckPolicy(max_delay=0.02, max_items=10),
+        ),
     )
     async with client:
         await until(lambda: client.state is ClientState.LIVE, "live")

@@ -2,17 +2,19 @@
 stops (4403 with a token, 403 when buying a ticket) and never tries again."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Literal
 
 import pytest
 from client_server import TidingsServer, token, unique, until
 from tidings_client import (
     BackoffPolicy,
+    ClientOptions,
     ClientState,
     StopInfo,
     TidingsClient,
     TidingsClientError,
 )
+from tidings_client.options import StateHandler
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +28,19 @@ def revoking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tiding
 
 
 def make_client(
-    server: TidingsServer, user: str, errors: list[TidingsClientError], **options: Any
+    server: TidingsServer,
+    user: str,
+    errors: list[TidingsClientError],
+    *,
+    auth: Literal["ticket", "token"] = "ticket",
+    on_state_change: StateHandler | None = None,
 ) -> TidingsClient:
     return TidingsClient(
         server.url,
         get_token=lambda _reason: token(user),
-        backoff=BackoffPolicy(initial_delay=0.01, max_delay=0.02),
+        on_state_change=on_state_change,
         on_error=errors.append,
-        **options,
+        options=ClientOptions(auth=auth, backoff=BackoffPolicy(initial_delay=0.01, max_delay=0.02)),
     )
 
 

@@ -1,15 +1,9 @@
 """Asyncio client for the tidings notification stream (protocol v1).
 
->>> async def main() -> None:
-...     client = TidingsClient(
-...         "https://api.example.com/tidings",
-...         get_token=lambda reason: auth.access_token(),
-...         store=FileCursorStore("~/.cache/app/tidings-cursor.json"),
-...         on_notification=show,
-...         on_resync=reload_inbox,
-...     )
-...     async with client:
-...         await client.wait_stopped()
+Start with :class:`TidingsClient`: ``TidingsClient(url, get_token=..., on_notification=...)``
+is a complete configuration. The rarely changed knobs are in :class:`ClientOptions`; the
+network, time and randomness under the client in :class:`Runtime`. The package's README has
+a complete example (run by the client's tests).
 """
 
 from .acks import AckBatcher, AckPolicy
@@ -32,6 +26,7 @@ from .models import (
     StopInfo,
     StopReason,
 )
+from .options import ClientOptions, Runtime
 from .sequencer import Sequencer, Verdict
 from .transport import Connect, Transport, TransportClosed, websockets_connector
 
@@ -42,6 +37,7 @@ __all__ = [
     "Backoff",
     "BackoffPolicy",
     "Broadcast",
+    "ClientOptions",
     "ClientState",
     "ClientStats",
     "CloseDecision",
@@ -56,6 +52,7 @@ __all__ = [
     "Page",
     "Reconnect",
     "ResyncInfo",
+    "Runtime",
     "Sequencer",
     "ServerFrame",
     "Stop",

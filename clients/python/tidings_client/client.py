@@ -14,25 +14,20 @@ Guarantees to the application, within one client instance:
   seen again);
 - every close code is handled as protocol v1 says (see :mod:`tidings_client.closes`).
 
-This module is the connection loop (credentials, sockets, backoff, close codes); the stream
-itself is :mod:`tidings_client.stream`, token refresh :mod:`tidings_client.refresh`.
+This module is the connection loop (sockets, backoff, close codes); the stream itself is
+:mod:`tidings_client.stream`, credentials :mod:`tidings_client.credentials`, token refresh
+:mod:`tidings_client.refresh`.
 """
 
 import asyncio
 import contextlib
-import random as _random
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
-from urllib.parse import urlencode
 
-import httpx
-
-from .acks import AckPolicy
-from .backoff import Backoff, BackoffPolicy
+from .backoff import Backoff
 from .closes import CLOSE_ABNORMAL, CLOSE_NORMAL, CloseDecision, Reconnect, Stop, decide_close
+from .credentials import Credentials, resolve
 from .cursor import CursorStore, MemoryCursorStore
 from .errors import TidingsClientError
 from .frames import (
@@ -43,8 +38,6 @@ from .frames import (
     Welcome,
     parse_server_frame,
 )
-from .gap import Page
-from .jwt import token_expiry
 from .models import (
     AuthReason,
     Broadcast,
@@ -54,14 +47,17 @@ from .models import (
     ResyncInfo,
     StopInfo,
 )
+from .options import (
+    ClientOptions,
+    CredentialsCallback,
+    ErrorHandler,
+    Handler,
+    Runtime,
+    StateHandler,
+)
 from .refresh import Refresher
-from .rest import RestApi
 from .stream import Stream
-from .transport import Connect, Transport, TransportClosed, websockets_connector
-
-type MaybeAwaitable[T] = T | Awaitable[T]
-type CredentialsCallback = Callable[[AuthReason], MaybeAwaitable[str]]
-type Handler[T] = Callable[[T], MaybeAwaitable[None]]
+from .transport import Transport, TransportClosed, websockets_connector
 
 
 @dataclass
@@ -77,35 +73,21 @@ class _Connection:
     refresher: Refresher | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    url: str
-    headers: dict[str, str]
-    token_exp: float | None
-
-
-async def _resolve[T](value: T | Awaitable[T]) -> T:
-    if isinstance(value, Awaitable):
-        return await value
-    return value
-
-
 class TidingsClient:
     """The client. Create it, :meth:`start` it inside a running event loop, :meth:`stop` it.
 
-    ``url`` is the service's http(s) base URL; ``ws_url`` overrides the ``/ws`` URL derived
-    from it. Credentials: ``get_token(reason)`` returns the app's access token (used for REST
-    gap fills, refreshes, buying tickets, and ``auth="token"``); ``get_ticket(reason)`` returns
-    a ticket from ``POST /ws/ticket`` (by default the client buys one with ``get_token``).
-    ``auth="ticket"`` (default) keeps tokens out of URLs; ``auth="token"`` sends the token in an
-    ``Authorization: Bearer`` header. Without ``get_token`` there is no refresh (4401 at exp
-    then leads to a fresh ticket and a reconnect) and gaps are filled by reconnecting.
+    ``url`` is the service's http(s) base URL (``/ws`` is derived from it). Credentials:
+    ``get_token(reason)`` returns the app's access token (used for REST gap fills, refreshes,
+    buying tickets, and ``auth="token"``); ``get_ticket(reason)`` returns a ticket from
+    ``POST /ws/ticket`` (by default the client buys one with ``get_token``). Without
+    ``get_token`` there is no refresh (4401 at exp then leads to a fresh ticket and a
+    reconnect) and gaps are filled by reconnecting. ``store`` keeps the cursor between runs
+    (in memory by default). The handlers are the application's side of the stream.
 
-    ``session_id`` (random by default) marks this client's own emits: notifications whose
-    ``origin_session`` equals it are acknowledged but not delivered, unless ``deliver_own``.
-    ``connect``, ``http``, ``clock``, ``sleep`` and ``random`` replace the network, wall time
-    and randomness (tests). Raises ``ValueError`` when neither callback is given or
-    ``auth="token"`` lacks ``get_token``.
+    ``options`` (default ``ClientOptions()``) holds the rarely changed knobs and ``runtime``
+    (default ``Runtime()``) the network, time and randomness; see
+    :mod:`tidings_client.options`. Raises ``ValueError`` when neither credentials callback is
+    given or ``auth="token"`` lacks ``get_token``.
     """
 
     def __init__(
@@ -114,65 +96,43 @@ class TidingsClient:
         *,
         get_token: CredentialsCallback | None = None,
         get_ticket: CredentialsCallback | None = None,
-        auth: Literal["ticket", "token"] = "ticket",
-        ws_url: str | None = None,
-        device: str | None = None,
-        session_id: str | None = None,
-        deliver_own: bool = False,
         store: CursorStore | None = None,
-        backoff: BackoffPolicy | None = None,
-        acks: AckPolicy | None = None,
-        refresh_lead: float = 60.0,
-        open_timeout: float = 15.0,
-        fill_page_size: int = 100,
         on_notification: Handler[Notification] | None = None,
         on_broadcast: Handler[Broadcast] | None = None,
         on_resync: Handler[ResyncInfo] | None = None,
-        on_state_change: Callable[[ClientState, ClientState], None] | None = None,
-        on_error: Callable[[TidingsClientError], None] | None = None,
-        connect: Connect | None = None,
-        http: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        random: Callable[[], float] = _random.random,
+        on_state_change: StateHandler | None = None,
+        on_error: ErrorHandler | None = None,
+        options: ClientOptions | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
-        if get_token is None and get_ticket is None:
-            raise ValueError("TidingsClient needs get_token or get_ticket")
-        if auth == "token" and get_token is None:
-            raise ValueError('auth="token" needs get_token')
+        options = options or ClientOptions()
+        runtime = runtime or Runtime()
         self.url = url.rstrip("/")
-        self.session_id = session_id or uuid.uuid4().hex
+        self._credentials = Credentials(self.url, get_token, get_ticket, options, runtime.http)
+        self.session_id = options.session_id or uuid.uuid4().hex
         self.stats = ClientStats()
-        self._get_token = get_token
-        self._get_ticket = get_ticket
-        self._auth = auth
-        self._ws_url = ws_url or _ws_base(self.url)
-        self._device = device
-        self._backoff = Backoff(backoff, random)
-        self._refresh_lead = refresh_lead
-        self._open_timeout = open_timeout
+        self._options = options
+        self._backoff = Backoff(options.backoff, runtime.random)
         self._on_notification = on_notification
         self._on_broadcast = on_broadcast
         self._on_resync = on_resync
         self._on_state_change = on_state_change
         self._on_error = on_error
-        self._connect = connect or websockets_connector(open_timeout)
-        self._http = http
-        self._owns_http = http is None
-        self._clock = clock
-        self._sleep = sleep
+        self._connect = runtime.connect or websockets_connector(options.open_timeout)
+        self._clock = runtime.clock
+        self._sleep = runtime.sleep
         self._stream = Stream(
             store=store if store is not None else MemoryCursorStore(),
-            acks=acks,
+            acks=options.acks,
             session_id=self.session_id,
-            deliver_own=deliver_own,
+            deliver_own=options.deliver_own,
             deliver_notification=lambda n: self._call(self._on_notification, n),
             deliver_resync=lambda info: self._call(self._on_resync, info),
             report=self._report,
             stats=self.stats,
-            clock=clock,
-            sleep=sleep,
-            fill_page_size=fill_page_size,
+            clock=runtime.clock,
+            sleep=runtime.sleep,
+            fill_page_size=options.fill_page_size,
         )
         self._state = ClientState.IDLE
         self._connection: _Connection | None = None
@@ -272,7 +232,8 @@ class TidingsClient:
         self._set_state(ClientState.CONNECTING)
         self.stats.attempts += 1
         try:
-            target = await self._connect_target("unauthorized" if renew_auth else "connect")
+            reason: AuthReason = "unauthorized" if renew_auth else "connect"
+            target = await self._credentials.target(reason, self._stream.position)
         except Exception as error:
             return self._credentials_failed(error), None
         if self._stopping:
@@ -310,30 +271,10 @@ class TidingsClient:
         self._report(failure)
         return Reconnect("backoff", renew_auth=failure.status == 401)
 
-    async def _connect_target(self, reason: AuthReason) -> _Target:
-        params: dict[str, str] = {}
-        if self._stream.position is not None:
-            params["since"] = str(self._stream.position)
-        if self._device is not None:
-            params["device"] = self._device
-        headers: dict[str, str] = {}
-        token_exp: float | None = None
-        if self._auth == "token":
-            token = await self._token(reason)
-            token_exp = token_expiry(token)
-            headers["Authorization"] = f"Bearer {token}"
-        elif self._get_ticket is not None:
-            params["ticket"] = await _resolve(self._get_ticket(reason))
-        else:
-            token = await self._token(reason)
-            token_exp = token_expiry(token)
-            params["ticket"] = await self._rest().ticket(token)
-        query = f"?{urlencode(params)}" if params else ""
-        return _Target(self._ws_url + query, headers, token_exp)
-
     async def _serve(self, connection: _Connection) -> int:
         """Read and handle frames in order until the socket closes; returns the close code."""
-        self._later(connection, self._open_timeout, lambda: self._open_timed_out(connection))
+        timeout = self._options.open_timeout
+        self._later(connection, timeout, lambda: self._open_timed_out(connection))
         while True:
             try:
                 text = await connection.transport.recv()
@@ -370,7 +311,7 @@ class TidingsClient:
         elif frame is None or not connection.welcomed:
             return  # unknown frame types are ignored
         elif isinstance(frame, NotificationFrame):
-            read = self._read_page if self._get_token is not None else None
+            read = self._credentials.read_page if self._credentials.has_token else None
             if not await self._stream.receive(frame.notification, read):
                 await self._abandon(connection, Reconnect("immediate"))  # the server replays
         elif isinstance(frame, CaughtUp):
@@ -388,12 +329,12 @@ class TidingsClient:
         if not await self._stream.open(welcome, connection.since, connection.transport.send):
             await self._abandon(connection, Reconnect("none"))  # another user's cursor
             return
-        if self._get_token is not None:
+        if self._credentials.has_token:
             connection.refresher = Refresher(
-                get_token=lambda: self._token("refresh"),
+                get_token=lambda: self._credentials.token("refresh"),
                 send=connection.transport.send,
                 token_exp=connection.token_exp,
-                lead=self._refresh_lead,
+                lead=self._options.refresh_lead,
                 clock=self._clock,
                 sleep=self._sleep,
                 report=self._report,
@@ -404,23 +345,7 @@ class TidingsClient:
     def _refreshed(self) -> None:
         self.stats.refreshes += 1
 
-    async def _read_page(self, since: int, limit: int) -> Page:
-        return await self._rest().page(await self._token("fetch"), since, limit)
-
     # Small pieces.
-
-    async def _token(self, reason: AuthReason) -> str:
-        if self._get_token is None:
-            raise TidingsClientError("auth_failed", "no get_token callback")
-        try:
-            return await _resolve(self._get_token(reason))
-        except Exception as error:
-            raise TidingsClientError("auth_failed", f"get_token failed: {error!r}") from error
-
-    def _rest(self) -> RestApi:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
-        return RestApi(self.url, self._http)
 
     def _later(
         self, connection: _Connection, delay: float, then: Callable[[], Awaitable[None]]
@@ -454,9 +379,7 @@ class TidingsClient:
 
     async def _finish(self, info: StopInfo) -> None:
         await self._stream.close()
-        if self._owns_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._credentials.aclose()
         self._set_state(ClientState.STOPPED)
         self._stop_info = info
         self._stopped.set()
@@ -476,7 +399,7 @@ class TidingsClient:
         if handler is None:
             return
         try:
-            await _resolve(handler(value))
+            await resolve(handler(value))
         except Exception as error:
             self._report(TidingsClientError("handler_failed", f"a handler raised: {error!r}"))
 
@@ -484,12 +407,3 @@ class TidingsClient:
         if self._on_error is not None:
             with contextlib.suppress(Exception):
                 self._on_error(error)
-
-
-def _ws_base(url: str) -> str:
-    """``http(s)://host/base`` -> ``ws(s)://host/base/ws``."""
-    if url.startswith("https://"):
-        url = "wss://" + url.removeprefix("https://")
-    elif url.startswith("http://"):
-        url = "ws://" + url.removeprefix("http://")
-    return url + "/ws"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from api_hooks import Users, build_record
-from migrations.sqlite import apply_sqlite
-from outbox.sqlite_store import SqliteStore
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.store import SqliteStore
 
 
 async def main(

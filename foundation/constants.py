@@ -1,0 +1,41 @@
+"""Names of collections, tables, Redis keys and channels, in one place."""
+
+from typing import Final
+
+# Store collections (MongoDB) and tables (SQLite) share these names.
+OUTBOX: Final = "tidings_outbox"
+NOTIFICATIONS: Final = "tidings_notifications"
+INBOX: Final = "tidings_inbox"
+COUNTERS: Final = "tidings_counters"
+ACKS: Final = "tidings_acks"
+LEASES: Final = "tidings_leases"
+MIGRATIONS: Final = "tidings_migrations"
+
+# The single routing lease: one worker sequences at a time (see outbox/worker/router.py).
+ROUTER_LEASE: Final = "router"
+
+# Redis.
+LIVE_CHANNEL: Final = "tidings:live"
+WAKE_CHANNEL: Final = "tidings:wake"
+# A user id published here closes that user's open connections on every node (4403).
+REVOKE_CHANNEL: Final = "tidings:revoke"
+TICKET_KEY_PREFIX: Final = "tidings:ticket:"
+ROUTED_COUNTER_KEY: Final = "tidings:metrics:routed"
+# Each delivery node keeps its connection count here (with a TTL) for `tidings status`.
+NODE_CONNECTIONS_PREFIX: Final = "tidings:connections:"
+ARQ_QUEUE: Final = "tidings:queue"
+ROUTE_JOB: Final = "route_pending"
+
+# Outbox record states.
+PENDING: Final = "pending"
+DEAD: Final = "dead"
+
+# Limits from the protocol.
+MAX_DATA_BYTES: Final = 64 * 1024
+EVENT_NAME_PATTERN: Final = r"[a-z][a-z0-9_.]{0,63}"
+DEVICE_PATTERN: Final = r"[A-Za-z0-9_-]{1,64}"
+DEFAULT_DEVICE: Final = "default"
+MAX_SEQ: Final = 2**63 - 1
+
+# The embedded demo signs tokens with this secret; settings refuse it unless ``demo`` is on.
+DEMO_JWT_SECRET: Final = "tidings-demo-only-secret-never-use-in-production"

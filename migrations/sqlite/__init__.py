@@ -1,0 +1,65 @@
+"""The embedded SQLite store's schema history: forward-only versions, as SQL statements.
+
+Each version is a module of its own (``v<N>_<name>.py``) holding its statements; this package
+lists them in order and declares the indexes a fully migrated database holds. It is schema
+only: ``outbox.stores.sqlite.schema`` applies the versions, each in one ``BEGIN IMMEDIATE``
+transaction that also records it in ``tidings_migrations``, so a crash leaves either the
+whole version or none of it, and two processes migrating at once apply each version once.
+Never edit a released version: add the next one.
+
+The declared schema (:data:`DECLARED_SQLITE_INDEXES`) lists every index, automatic ones
+included: SQLite names the indexes behind ``PRIMARY KEY`` and ``UNIQUE`` constraints
+``sqlite_autoindex_<table>_<n>``, numbered in the order the constraints appear, and those
+constraints are what make repeated inbox appends no-ops (G2, G3), so the migration test checks
+them like any other index. An ``INTEGER PRIMARY KEY`` is the rowid itself and has no index.
+"""
+
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+from foundation.constants import ACKS, COUNTERS, INBOX, LEASES, MIGRATIONS, NOTIFICATIONS, OUTBOX
+from migrations.sqlite import v1_initial_schema, v2_routed_leave_the_outbox
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: statements applied together, in order, in one transaction."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+class IndexSpec(NamedTuple):
+    """An index as the migration test compares it: table, key columns in order, uniqueness."""
+
+    table: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(1, "initial schema", v1_initial_schema.STATEMENTS),
+    Migration(2, "routed records leave the outbox", v2_routed_leave_the_outbox.STATEMENTS),
+)
+LATEST_SQLITE_VERSION: Final = SQLITE_MIGRATIONS[-1].version
+
+DECLARED_SQLITE_INDEXES: Final[dict[str, IndexSpec]] = {
+    f"sqlite_autoindex_{OUTBOX}_1": IndexSpec(OUTBOX, ("id",), True),
+    f"{OUTBOX}_claim": IndexSpec(OUTBOX, ("status", "position", "next_attempt_at"), False),
+    f"sqlite_autoindex_{NOTIFICATIONS}_1": IndexSpec(NOTIFICATIONS, ("id",), True),
+    f"{NOTIFICATIONS}_created": IndexSpec(NOTIFICATIONS, ("created_at",), False),
+    f"sqlite_autoindex_{INBOX}_1": IndexSpec(INBOX, ("user_id", "seq"), True),
+    f"sqlite_autoindex_{INBOX}_2": IndexSpec(INBOX, ("notification_id", "user_id"), True),
+    f"{INBOX}_routed": IndexSpec(INBOX, ("routed_at",), False),
+    f"sqlite_autoindex_{COUNTERS}_1": IndexSpec(COUNTERS, ("user_id",), True),
+    f"sqlite_autoindex_{ACKS}_1": IndexSpec(ACKS, ("user_id", "device"), True),
+    f"sqlite_autoindex_{LEASES}_1": IndexSpec(LEASES, ("name",), True),
+}
+
+# The table that records applied versions; created by the applier before version 1.
+CREATE_MIGRATIONS_TABLE: Final = f"""CREATE TABLE IF NOT EXISTS {MIGRATIONS} (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+)"""

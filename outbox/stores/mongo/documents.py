@@ -1,0 +1,104 @@
+"""How the MongoDB store keeps records, notification bodies, entries and acks as documents.
+
+Times: BSON dates hold milliseconds, so each stored time is kept twice: as a date (for people,
+the TTL index and index bounds) and as microseconds since the Unix epoch (``created_us``,
+``next_attempt_us``, ``routed_us``), which the store compares and reads back. Times therefore
+round-trip exactly.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from outbox.records import (
+    InboxEntry,
+    Notification,
+    OutboxRecord,
+    audience_from_dict,
+    audience_to_dict,
+)
+from outbox.timestamps import from_micros, to_micros
+
+type Document = dict[str, Any]
+
+
+def outbox_document(record: OutboxRecord) -> Document:
+    """The stored form of an outbox record; the store and the emit hook both write this."""
+    return {
+        "_id": record.id,
+        "notification_id": record.notification_id,
+        "event": record.event,
+        "data": record.data,
+        "audience": audience_to_dict(record.audience),
+        "dedup_key": record.dedup_key,
+        "origin_session": record.origin_session,
+        "created_at": record.created_at,
+        "created_us": to_micros(record.created_at),
+        "status": record.status,
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+        **next_attempt_fields(record.next_attempt_at),
+    }
+
+
+def next_attempt_fields(moment: datetime | None) -> Document:
+    micros = to_micros(moment) if moment is not None else None
+    return {"next_attempt_at": moment, "next_attempt_us": micros}
+
+
+def optional_time(micros: int | None) -> datetime | None:
+    return from_micros(micros) if micros is not None else None
+
+
+def record_from_document(document: Mapping[str, Any]) -> OutboxRecord:
+    """Decode what :func:`outbox_document` wrote (with later status changes)."""
+    return OutboxRecord(
+        id=document["_id"],
+        notification_id=document["notification_id"],
+        event=document["event"],
+        data=document["data"],
+        audience=audience_from_dict(document["audience"]),
+        created_at=from_micros(document["created_us"]),
+        dedup_key=document.get("dedup_key"),
+        origin_session=document.get("origin_session"),
+        status=document["status"],
+        attempts=document.get("attempts", 0),
+        last_error=document.get("last_error"),
+        next_attempt_at=optional_time(document.get("next_attempt_us")),
+    )
+
+
+def body_document(notification: Notification, now: datetime) -> Document:
+    return {
+        "_id": notification.id,
+        "event": notification.event,
+        "data": notification.data,
+        "created_at": notification.created_at,
+        "created_us": to_micros(notification.created_at),
+        "origin_session": notification.origin_session,
+        "stored_at": now,
+    }
+
+
+def notification_from_document(document: Mapping[str, Any]) -> Notification:
+    return Notification(
+        id=document["_id"],
+        event=document["event"],
+        data=document["data"],
+        created_at=from_micros(document["created_us"]),
+        origin_session=document.get("origin_session"),
+    )
+
+
+def entry_document(entry: InboxEntry) -> Document:
+    return {
+        "user_id": entry.user_id,
+        "seq": entry.seq,
+        "notification_id": entry.notification.id,
+        "routed_at": entry.routed_at,
+        "routed_us": to_micros(entry.routed_at),
+    }
+
+
+def ack_id(user_id: str, device: str) -> Document:
+    return {"u": user_id, "d": device}

@@ -1,0 +1,195 @@
+"""The embedded SQLite adapter of the storage port: the default store.
+
+Every operation runs on one dedicated thread per store, on one connection opened in
+autocommit mode; each write is one explicit ``BEGIN IMMEDIATE`` transaction, so a writer takes
+the database's single write lock before it reads anything it decides on. The file is in WAL
+mode with ``synchronous=NORMAL``: readers never block the writer, and a process killed with
+SIGKILL loses no committed transaction (only a power loss can drop the last commits). Several
+processes (host app, worker, delivery nodes) may open one file at once; a writer waits up to the
+busy timeout for the lock, then gets ``StoreUnavailable``.
+
+Claim order is the outbox's ``position`` (see ``migrations/sqlite/v1_initial_schema.py``):
+SQLite hands out positions in commit order, which is what G4 needs. Times are stored as
+integer microseconds since the epoch, UTC, and come back as timezone-aware UTC datetimes;
+naive datetimes are refused with ``ValueError``. ``sqlite3`` errors become ``StoreError`` or
+``StoreUnavailable`` here.
+"""
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Self
+
+from foundation.errors import ConfigurationError, StoreError
+from migrations.sqlite import LATEST_SQLITE_VERSION
+from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
+from outbox.stores.sqlite import transactions as tx
+from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
+from outbox.stores.sqlite.connection import BUSY_TIMEOUT_SECONDS, connect, store_error
+from outbox.stores.sqlite.schema import sqlite_schema_version
+
+
+def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Connect to an existing, migrated store; ``ConfigurationError`` when it is not."""
+    advice = "run `tidings migrate` first"
+    if not path.exists():
+        raise ConfigurationError(f"no tidings store at {path}: {advice}")
+    try:
+        conn = connect(path, create=False, busy_timeout=busy_timeout)
+    except sqlite3.Error as error:
+        raise store_error(error) from error
+    try:
+        version = sqlite_schema_version(conn)
+    except sqlite3.Error as error:
+        conn.close()
+        raise store_error(error) from error
+    if version < LATEST_SQLITE_VERSION:
+        conn.close()
+        raise ConfigurationError(
+            f"the tidings store at {path} is at schema version {version}, "
+            f"this code needs {LATEST_SQLITE_VERSION}: {advice}"
+        )
+    conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES}")  # see the checkpointer
+    return conn
+
+
+def _translated[T](operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    try:
+        return operation(conn)
+    except sqlite3.Error as error:
+        raise store_error(error) from error
+
+
+class SqliteStore:
+    """The storage port on one SQLite file (see the module docstring for the guarantees).
+
+    Build it with :meth:`open`; calls run one at a time, in call order, on the store's thread.
+    Its write-ahead log is checkpointed by a :class:`WalCheckpointer` of its own, off that
+    thread.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, checkpointer: WalCheckpointer
+    ) -> None:
+        """Wrap ``conn``, which must have been opened on ``executor``'s only thread.
+
+        Must be called inside a running event loop: it starts ``checkpointer``'s task.
+        """
+        self._conn = conn
+        self._executor = executor
+        self.checkpointer = checkpointer
+        self._checkpointing = asyncio.create_task(checkpointer.run(), name="sqlite-checkpoints")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Self:
+        """Open the migrated store at ``path``; never creates or migrates the schema.
+
+        Raises ``ConfigurationError`` (telling to run ``tidings migrate``) when the file is
+        missing or its schema is behind :data:`LATEST_SQLITE_VERSION`, and
+        ``StoreUnavailable`` when it cannot be opened. A newer schema is accepted: migrations
+        only add. ``busy_timeout`` is how long a write waits for another process's lock.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(executor, _open_checked, path, busy_timeout)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(conn, executor, WalCheckpointer(path))
+
+    async def _run[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreError("the sqlite store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _translated, operation, self._conn)
+
+    async def _write[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write ``operation`` (its own transaction), then let the log be checkpointed."""
+        try:
+            return await self._run(operation)
+        finally:
+            self.checkpointer.wrote()
+
+    async def close(self) -> None:
+        """Close the connection after calls already made; later calls raise ``StoreError``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._checkpointing.cancel()
+        await asyncio.gather(self._checkpointing, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        try:
+            await self.checkpointer.close()
+            await loop.run_in_executor(self._executor, self._conn.close)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        """Return when the file answers a query."""
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def add_records(self, records: Sequence[OutboxRecord]) -> None:
+        """Write ``records`` as pending in one transaction; an id already stored is skipped."""
+        await self._write(lambda conn: tx.add(conn, records))
+
+    async def claim_batch(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[OutboxRecord]:
+        """See the port. Lease and read happen in one write transaction; order is position."""
+        return await self._write(lambda conn: tx.claim(conn, owner, now, lease_seconds, limit))
+
+    async def append_to_inbox(
+        self, owner: str, now: datetime, routes: Sequence[Route]
+    ) -> list[InboxEntry]:
+        """See the port. The entries come back in route order, hence seq order per user."""
+        return await self._write(lambda conn: tx.append(conn, owner, now, routes))
+
+    async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
+        """See the port."""
+        await self._write(lambda conn: tx.record_failure(conn, record_id, error, retry_at))
+
+    async def release_lease(self, owner: str) -> None:
+        """See the port."""
+        await self._write(lambda conn: tx.release(conn, owner))
+
+    async def list_dead(self, limit: int) -> list[OutboxRecord]:
+        """Dead records in position (commit) order."""
+        return await self._run(lambda conn: tx.list_dead(conn, limit))
+
+    async def requeue_dead(self, record_ids: Sequence[str] | None, now: datetime) -> int:
+        """See the port. Re-queued records are due at once (``next_attempt_at`` cleared), so
+        ``now`` is not needed here; ``last_error`` is kept for the record's history."""
+        return await self._write(lambda conn: tx.requeue(conn, record_ids))
+
+    async def lag(self) -> LagFigures:
+        """See the port; read in one statement, so the figures are consistent."""
+        return await self._run(tx.lag)
+
+    async def head(self, user_id: str) -> int:
+        """See the port."""
+        return await self._run(lambda conn: tx.head(conn, user_id))
+
+    async def read_inbox_after(self, user_id: str, after_seq: int, limit: int) -> list[InboxEntry]:
+        """See the port."""
+        return await self._run(lambda conn: tx.read_inbox(conn, user_id, after_seq, limit))
+
+    async def count_after(self, user_id: str, after_seq: int) -> int:
+        """See the port; counted on the (user, seq) key, in one statement."""
+        return await self._run(lambda conn: tx.count_after(conn, user_id, after_seq))
+
+    async def acked(self, user_id: str, device: str) -> int:
+        """See the port."""
+        return await self._run(lambda conn: tx.acked(conn, user_id, device))
+
+    async def record_ack(self, user_id: str, device: str, seq: int) -> AckOutcome:
+        """See the port; decided and written in one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._write(lambda conn: tx.record_ack(conn, user_id, device, seq))
+
+    async def trim(self, before: datetime) -> int:
+        """See the port."""
+        return await self._write(lambda conn: tx.trim(conn, before))

@@ -1,0 +1,298 @@
+"""The embedded store's operations: each one synchronous transaction on one connection.
+
+Writes run in an explicit ``BEGIN IMMEDIATE`` transaction, so a writer holds the database's
+single write lock before it reads anything it decides on. Each raises ``sqlite3.Error`` as
+the driver does (``SqliteStore`` translates it), ``LeaseLost`` when routing without the lease,
+and ``ValueError`` for naive datetimes. The write that joins the host application's own
+transaction is in :mod:`outbox.stores.sqlite.host`.
+"""
+
+import sqlite3
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Final
+
+from foundation.constants import (
+    ACKS,
+    COUNTERS,
+    DEAD,
+    INBOX,
+    LEASES,
+    NOTIFICATIONS,
+    OUTBOX,
+    PENDING,
+    ROUTER_LEASE,
+)
+from foundation.errors import LeaseLost
+from outbox.records import AckOutcome, InboxEntry, LagFigures, Notification, OutboxRecord, Route
+from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
+from outbox.stores.sqlite.rows import (
+    RECORD_COLUMNS,
+    dumps,
+    json_list,
+    notification_from_row,
+    optional_micros,
+    record_from_row,
+    record_row,
+)
+from outbox.timestamps import from_micros, to_micros
+
+INSERT_RECORD: Final = (
+    f"INSERT INTO {OUTBOX} ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_SELECT_DUE: Final = (
+    f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position LIMIT ?"
+)
+# Taken when free, expired, or already ours; the WHERE leaves a live foreign lease untouched.
+_TAKE_LEASE: Final = (
+    f"INSERT INTO {LEASES} (name, owner, until) VALUES (?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until "
+    f"WHERE {LEASES}.owner = excluded.owner OR {LEASES}.until <= ?"
+)
+_IN_JSON: Final = "IN (SELECT value FROM json_each(?))"
+_READ_INBOX: Final = (
+    "SELECT i.seq, i.routed_at, n.id, n.event, n.data, n.created_at, n.origin_session "
+    f"FROM {INBOX} AS i JOIN {NOTIFICATIONS} AS n ON n.id = i.notification_id "
+    "WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?"
+)
+
+
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any exception ``ROLLBACK``, then re-raise."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def add(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
+    """``OutboxStore.add_records`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    rows = [record_row(record) for record in records]
+    with _write_transaction(conn):
+        conn.executemany(INSERT_RECORD, rows)
+
+
+def claim(
+    conn: sqlite3.Connection, owner: str, now: datetime, lease_seconds: float, limit: int
+) -> list[OutboxRecord]:
+    """``OutboxStore.claim_batch`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    now_us = to_micros(now)
+    until_us = now_us + round(lease_seconds * 1_000_000)
+    with _write_transaction(conn):
+        taken = conn.execute(_TAKE_LEASE, (ROUTER_LEASE, owner, until_us, now_us)).rowcount
+        if taken != 1:
+            return []
+        rows = conn.execute(_SELECT_DUE, (PENDING, now_us, max(limit, 0))).fetchall()
+    return [record_from_row(row) for row in rows]
+
+
+def _check_lease(conn: sqlite3.Connection, owner: str, now_us: int) -> None:
+    row = conn.execute(
+        f"SELECT owner, until FROM {LEASES} WHERE name = ?", (ROUTER_LEASE,)
+    ).fetchone()
+    if row is None or row[0] != owner or row[1] <= now_us:
+        raise LeaseLost(f"the routing lease is not held by {owner!r}")
+
+
+def _stored_bodies(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, Notification]:
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, event, data, created_at, origin_session "
+        f"FROM {NOTIFICATIONS} WHERE id {_IN_JSON}",
+        (json_list(ids),),
+    ).fetchall()
+    return {row[0]: notification_from_row(row) for row in rows}
+
+
+def _holders(conn: sqlite3.Connection, ids: Collection[str]) -> set[tuple[str, str]]:
+    """(user, notification id) pairs already in an inbox, for notifications already stored.
+
+    A notification whose body is not stored yet is in no inbox (trim deletes a body only once
+    no entry needs it), so only stored bodies need this lookup.
+    """
+    if not ids:
+        return set()
+    rows = conn.execute(
+        f"SELECT notification_id, user_id FROM {INBOX} WHERE notification_id {_IN_JSON}",
+        (json_list(ids),),
+    ).fetchall()
+    return {(row[1], row[0]) for row in rows}
+
+
+def _heads(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, int]:
+    if not users:
+        return {}
+    rows = conn.execute(
+        f"SELECT user_id, head FROM {COUNTERS} WHERE user_id {_IN_JSON}", (json_list(users),)
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def _write_routing(
+    conn: sqlite3.Connection,
+    new_bodies: Sequence[Notification],
+    entries: Sequence[InboxEntry],
+    heads: dict[str, int],
+    routes: Sequence[Route],
+    routed_at_us: int,
+) -> None:
+    conn.executemany(
+        f"INSERT OR IGNORE INTO {NOTIFICATIONS} (id, event, data, created_at, origin_session) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [
+            (n.id, n.event, dumps(n.data), to_micros(n.created_at), n.origin_session)
+            for n in new_bodies
+        ],
+    )
+    # A plain INSERT: a duplicate (user, seq) or (notification, user) here is a bug, and the
+    # failure rolls the whole batch back rather than leaving a gap.
+    conn.executemany(
+        f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at) VALUES (?, ?, ?, ?)",
+        [(e.user_id, e.seq, e.notification.id, routed_at_us) for e in entries],
+    )
+    conn.executemany(
+        f"INSERT INTO {COUNTERS} (user_id, head) VALUES (?, ?) "
+        "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head",
+        list(heads.items()),
+    )
+    conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", [(r.record.id,) for r in routes])
+
+
+def append(
+    conn: sqlite3.Connection, owner: str, now: datetime, routes: Sequence[Route]
+) -> list[InboxEntry]:
+    """``OutboxStore.append_to_inbox`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    now_us = to_micros(now)
+    with _write_transaction(conn):
+        _check_lease(conn, owner, now_us)
+        stored = _stored_bodies(conn, {route.record.notification_id for route in routes})
+        bodies, new_bodies = batch_bodies(routes, stored)
+        held = _holders(conn, stored.keys())
+        heads = _heads(conn, {user for route in routes for user in route.recipients})
+        entries = plan_entries(routes, bodies, held, heads, now)
+        _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us)
+    return entries
+
+
+def record_failure(
+    conn: sqlite3.Connection, record_id: str, error: str, retry_at: datetime | None
+) -> None:
+    """``OutboxStore.record_failure`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    status = DEAD if retry_at is None else PENDING
+    with _write_transaction(conn):
+        conn.execute(
+            f"UPDATE {OUTBOX} SET attempts = attempts + 1, last_error = ?, status = ?, "
+            "next_attempt_at = ? WHERE id = ?",
+            (error, status, optional_micros(retry_at), record_id),
+        )
+
+
+def release(conn: sqlite3.Connection, owner: str) -> None:
+    """``OutboxStore.release_lease`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    with _write_transaction(conn):
+        conn.execute(f"DELETE FROM {LEASES} WHERE name = ? AND owner = ?", (ROUTER_LEASE, owner))
+
+
+def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
+    """``OutboxStore.list_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    rows = conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT ?",
+        (DEAD, max(limit, 0)),
+    ).fetchall()
+    return [record_from_row(row) for row in rows]
+
+
+def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
+    """``OutboxStore.requeue_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    update = (
+        f"UPDATE {OUTBOX} SET status = ?, attempts = 0, next_attempt_at = NULL WHERE status = ?"
+    )
+    with _write_transaction(conn):
+        if record_ids is None:
+            cursor = conn.execute(update, (PENDING, DEAD))
+        else:
+            cursor = conn.execute(
+                f"{update} AND id {_IN_JSON}", (PENDING, DEAD, json_list(record_ids))
+            )
+    return cursor.rowcount
+
+
+def lag(conn: sqlite3.Connection) -> LagFigures:
+    """``OutboxStore.lag`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    pending, dead, oldest = conn.execute(
+        f"SELECT (SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
+        f"(SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
+        f"(SELECT created_at FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT 1)",
+        (PENDING, DEAD, PENDING),
+    ).fetchone()
+    return LagFigures(pending, dead, None if oldest is None else from_micros(oldest))
+
+
+def _scalar(conn: sqlite3.Connection, query: str, params: tuple[object, ...]) -> int:
+    """The integer in the first column of the first row, 0 when there is no row."""
+    row = conn.execute(query, params).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def head(conn: sqlite3.Connection, user_id: str) -> int:
+    """``OutboxStore.head`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    return _scalar(conn, f"SELECT head FROM {COUNTERS} WHERE user_id = ?", (user_id,))
+
+
+def count_after(conn: sqlite3.Connection, user_id: str, after_seq: int) -> int:
+    """``OutboxStore.count_after`` (see ``outbox/port.py``), read on ``conn``."""
+    query = f"SELECT COUNT(*) FROM {INBOX} WHERE user_id = ? AND seq > ?"
+    return _scalar(conn, query, (user_id, after_seq))
+
+
+def acked(conn: sqlite3.Connection, user_id: str, device: str) -> int:
+    """``OutboxStore.acked`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    query = f"SELECT seq FROM {ACKS} WHERE user_id = ? AND device = ?"
+    return _scalar(conn, query, (user_id, device))
+
+
+def read_inbox(
+    conn: sqlite3.Connection, user_id: str, after_seq: int, limit: int
+) -> list[InboxEntry]:
+    """``OutboxStore.read_inbox_after`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    rows = conn.execute(_READ_INBOX, (user_id, after_seq, max(limit, 0))).fetchall()
+    return [
+        InboxEntry(user_id, row[0], notification_from_row(row[2:]), from_micros(row[1]))
+        for row in rows
+    ]
+
+
+def record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) -> AckOutcome:
+    """``OutboxStore.record_ack`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    # Decided under the write lock, so two racing acks are serialized and never move back.
+    with _write_transaction(conn):
+        outcome = ack_outcome(acked(conn, user_id, device), head(conn, user_id), seq)
+        if outcome is AckOutcome.STORED:
+            conn.execute(
+                f"INSERT INTO {ACKS} (user_id, device, seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id, device) DO UPDATE SET seq = excluded.seq",
+                (user_id, device, seq),
+            )
+    return outcome
+
+
+def trim(conn: sqlite3.Connection, before: datetime) -> int:
+    """``OutboxStore.trim`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    before_us = to_micros(before)
+    with _write_transaction(conn):
+        deleted = conn.execute(f"DELETE FROM {INBOX} WHERE routed_at < ?", (before_us,)).rowcount
+        conn.execute(
+            f"DELETE FROM {NOTIFICATIONS} WHERE created_at < ? AND NOT EXISTS "
+            f"(SELECT 1 FROM {INBOX} WHERE notification_id = {NOTIFICATIONS}.id)",
+            (before_us,),
+        )
+    return deleted

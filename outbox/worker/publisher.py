@@ -1,0 +1,132 @@
+"""Publishing routed batches on Redis (``LIVE_CHANNEL``) without ever slowing routing down.
+
+Redis pub/sub is only a signal. A subscriber that misses a message (Redis down, slow
+consumer, reconnect) finds every entry in the store; a broadcast (``Everyone``) is best-effort
+and is simply missed. The messages are encoded in :mod:`outbox.live_wire`'s format.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Sequence
+from typing import NoReturn
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from foundation.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY
+from outbox.live_wire import encode_live_messages
+from outbox.records import InboxEntry, Notification
+from outbox.retry import backoff_seconds
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+PUBLISH_PIPELINE = 64
+
+
+async def publish_messages(redis: Redis, messages: Sequence[bytes], entry_count: int) -> None:
+    """Publish encoded messages on ``LIVE_CHANNEL`` in order, in one round trip.
+
+    In the same round trip, adds ``entry_count`` to ``ROUTED_COUNTER_KEY`` (the
+    ``notifications_routed_total`` metric summed over every worker). Redis errors propagate:
+    the caller decides what a failure means (for the worker: retry, and keep routing).
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for message in messages:
+            pipe.publish(LIVE_CHANNEL, message)
+        if entry_count:
+            pipe.incrby(ROUTED_COUNTER_KEY, entry_count)
+        await pipe.execute()
+
+
+async def publish_live(
+    redis: Redis, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]
+) -> int:
+    """Encode and publish a routed batch (see :func:`publish_messages`); return the message
+    count. Redis errors propagate."""
+    messages = encode_live_messages(entries, broadcasts)
+    if messages:
+        await publish_messages(redis, messages, len(entries))
+    return len(messages)
+
+
+class LivePublisher:
+    """Publishes routed batches on ``LIVE_CHANNEL`` in order, from a task of its own.
+
+    Routing hands batches over with :meth:`submit`, which never waits for Redis. :meth:`run`
+    publishes them in order and, when Redis fails, keeps them and tries again with backoff,
+    so a subscription that survived a blip of the worker's connection misses nothing. While
+    Redis stays down, batches beyond ``max_pending_bytes`` are dropped (and counted): delivery
+    recovers them from the store. A failure in the middle of a round trip may publish some
+    messages twice; subscribers ignore seqs they already have.
+    """
+
+    def __init__(self, redis: Redis, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+        self._redis = redis
+        self._max_pending_bytes = max_pending_bytes
+        self._pending: deque[tuple[bytes, int]] = deque()  # (message, entries to count)
+        self._pending_bytes = 0
+        self._work = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.dropped = 0
+        self._failures = 0
+
+    def submit(self, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> None:
+        """Queue one routed batch for publishing; returns at once."""
+        messages = encode_live_messages(entries, broadcasts)
+        size = sum(map(len, messages))
+        if self._pending and self._pending_bytes + size > self._max_pending_bytes:
+            if not self.dropped:
+                log.warning("live publishing backlog full; dropping batches until Redis is back")
+            self.dropped += 1
+            return
+        counts = [len(entries)] + [0] * (len(messages) - 1)  # the batch is counted once
+        self._pending.extend(zip(messages, counts, strict=True))
+        self._pending_bytes += size
+        self._idle.clear()
+        self._work.set()
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every submitted batch is out, at most ``timeout`` seconds and not at
+        all while Redis fails; return whether everything went out."""
+        if self._failures:
+            return not self._pending
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        return not self._pending
+
+    async def run(self) -> NoReturn:
+        """Publish submitted batches forever."""
+        while True:
+            await self._work.wait()
+            self._work.clear()
+            while self._pending:
+                try:
+                    await self._send_some()
+                except (RedisError, OSError) as error:
+                    await asyncio.sleep(self._failed(error))
+            self._idle.set()
+
+    def _failed(self, error: Exception) -> float:
+        """Log the first failure of an outage; return the delay before the next try."""
+        if not self._failures:
+            log.warning("redis (live publishing) unavailable (%s); retrying", type(error).__name__)
+        self._failures += 1
+        return backoff_seconds(self._failures - 1, base_seconds=0.05, max_seconds=5.0)
+
+    async def _send_some(self) -> None:
+        batch = list(itertools.islice(self._pending, PUBLISH_PIPELINE))
+        await publish_messages(self._redis, [m for m, _ in batch], sum(n for _, n in batch))
+        for message, _ in batch:
+            self._pending.popleft()
+            self._pending_bytes -= len(message)
+        if self._failures:
+            log.info("redis (live publishing) available again")
+            self._failures = 0
+        if self.dropped:
+            log.warning("live publishing resumed; %d batches were dropped", self.dropped)
+            self.dropped = 0
