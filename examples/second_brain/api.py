@@ -27,6 +27,7 @@ from examples.second_brain.domain import (
     UserView,
 )
 from examples.second_brain.ports import Repository
+from tidings import Tidings
 
 NEW_SHOP_ITEMS: Final[tuple[tuple[str, ItemType, int], ...]] = (
     ("Aurora", "theme", 40),
@@ -48,6 +49,15 @@ def repository(request: Request) -> Repository:
 RepositoryDep = Annotated[Repository, Depends(repository)]
 
 
+def notifications(request: Request) -> Tidings:
+    """tidings as the app mounted it (``create_app``): to revoke, and for its settings."""
+    found: Tidings = request.app.state.notifications
+    return found
+
+
+NotificationsDep = Annotated[Tidings, Depends(notifications)]
+
+
 def origin_session(raw: str | None) -> str | None:
     """The acting tab's session id from ``X-Session-Id`` (None when absent); 400
     ``invalid_session_id`` unless it is 1-64 of ``[A-Za-z0-9_-]``."""
@@ -58,10 +68,9 @@ def origin_session(raw: str | None) -> str | None:
     return raw
 
 
-async def run(request: Request, repo: Repository, work: operations.Work) -> JsonResponse:
-    """Commit ``work`` and wake the worker right after the commit."""
-    result = await repo.run(work, redis=request.app.state.delivery_node.redis)
-    return JsonResponse(result)
+async def run(repo: Repository, work: operations.Work) -> JsonResponse:
+    """Commit ``work`` (the repository wakes the worker right after the commit)."""
+    return JsonResponse(await repo.run(work))
 
 
 class TransferBody(BaseModel):
@@ -138,23 +147,19 @@ async def shop(_user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
 
 
 @router.post("/transfer")
-async def transfer(
-    request: Request, body: TransferBody, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def transfer(body: TransferBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Send SBD tokens: debit, credit and both notifications in one transaction."""
-    return await run(request, repo, operations.transfer(user.user_id, body.to, body.amount))
+    return await run(repo, operations.transfer(user.user_id, body.to, body.amount))
 
 
 @router.post("/shop/items")
-async def shop_item(request: Request, _user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def shop_item(_user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Add a demo item to the shop; everyone connected gets a broadcast."""
     name, item_type, price = secrets.choice(NEW_SHOP_ITEMS)
-    return await run(request, repo, operations.add_shop_item(name, item_type, price))
+    return await run(repo, operations.add_shop_item(name, item_type, price))
 
 
 @router.post("/family/purchases")
-async def purchase(
-    request: Request, body: PurchaseBody, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def purchase(body: PurchaseBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Buy a shop item with the family account; every member hears of it."""
-    return await run(request, repo, operations.buy_for_family(user.user_id, body.item_id))
+    return await run(repo, operations.buy_for_family(user.user_id, body.item_id))

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from delivery.responses import ApiError, JsonResponse
 from delivery.rest import PrincipalDep
 from examples.second_brain import operations
-from examples.second_brain.api import RepositoryDep, origin_session, run
+from examples.second_brain.api import NotificationsDep, RepositoryDep, origin_session, run
 from examples.second_brain.demo_data import demo_token
 from examples.second_brain.sessions import end_other_sessions
 
@@ -50,16 +50,13 @@ class SignInBody(BaseModel):
 
 
 @router.post("/profile")
-async def profile(
-    request: Request, body: ProfileBody, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def profile(body: ProfileBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Change the display name; every session of the user hears of it."""
-    return await run(request, repo, operations.update_profile(user.user_id, body.display_name))
+    return await run(repo, operations.update_profile(user.user_id, body.display_name))
 
 
 @router.post("/appearance")
 async def appearance(
-    request: Request,
     body: AppearanceBody,
     user: PrincipalDep,
     repo: RepositoryDep,
@@ -69,23 +66,21 @@ async def appearance(
     work = operations.set_appearance(
         user.user_id, body.updated_item, body.item_id, origin_session(x_session_id)
     )
-    return await run(request, repo, work)
+    return await run(repo, work)
 
 
 @router.post("/two-factor")
-async def two_factor(
-    request: Request, body: TwoFactorBody, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def two_factor(body: TwoFactorBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Turn two-factor authentication on or off; every session of the user hears of it."""
-    return await run(request, repo, operations.set_two_factor(user.user_id, body.enabled))
+    return await run(repo, operations.set_two_factor(user.user_id, body.enabled))
 
 
 @router.post("/password")
 async def password(
-    request: Request,
     body: PasswordBody,
     user: PrincipalDep,
     repo: RepositoryDep,
+    notifications: NotificationsDep,
     x_session_id: SessionHeader = None,
 ) -> JsonResponse:
     """Change the password: every token of the user is revoked, the other sessions hear of
@@ -94,21 +89,19 @@ async def password(
     origin = origin_session(x_session_id)
     # scrypt takes tens of milliseconds: off the event loop.
     hashed = await asyncio.to_thread(operations.hash_password, body.new_password)
-    result = await repo.run(
-        operations.change_password(user.user_id, hashed, origin),
-        redis=request.app.state.delivery_node.redis,
-    )
-    node = request.app.state.delivery_node
-    await end_other_sessions(node, user.user_id)
+    result = await repo.run(operations.change_password(user.user_id, hashed, origin))
+    await end_other_sessions(notifications, user.user_id)
     token = None
-    if node.settings.demo:
+    if notifications.settings.demo:
         version = cast(int, result["token_version"])
-        token = demo_token(node.settings, user.user_id, token_version=version)
+        token = demo_token(notifications.settings, user.user_id, token_version=version)
     return JsonResponse({"token": token, "token_type": "bearer"})
 
 
 @demo_router.post("/token")
-async def sign_in(request: Request, body: SignInBody, repo: RepositoryDep) -> JsonResponse:
+async def sign_in(
+    request: Request, body: SignInBody, repo: RepositoryDep, notifications: NotificationsDep
+) -> JsonResponse:
     """Sign in as a demo user (mounted in demo mode only): a token with the user's current
     ``token_version``, and ``new_device_login`` to the user's other sessions."""
     if body.user not in await repo.usernames():
@@ -120,7 +113,7 @@ async def sign_in(request: Request, body: SignInBody, repo: RepositoryDep) -> Js
         at=datetime.now(UTC),
         origin_session=origin_session(body.session_id),
     )
-    result = await repo.run(work, redis=request.app.state.delivery_node.redis)
-    settings = request.app.state.delivery_node.settings
-    token = demo_token(settings, body.user, token_version=cast(int, result["token_version"]))
+    result = await repo.run(work)
+    version = cast(int, result["token_version"])
+    token = demo_token(notifications.settings, body.user, token_version=version)
     return JsonResponse({"token": token, "token_type": "bearer"})

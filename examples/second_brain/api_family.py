@@ -32,49 +32,43 @@ class AccountBody(BaseModel):
 
 
 @router.post("/invite")
-async def invite(
-    request: Request, body: InviteBody, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def invite(body: InviteBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Invite a user into the caller's family (admins)."""
-    return await run(request, repo, operations.invite(user.user_id, body.username))
+    return await run(repo, operations.invite(user.user_id, body.username))
 
 
 @router.post("/invitations/{invitation_id}/accept")
-async def accept(
-    request: Request, invitation_id: str, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def accept(invitation_id: str, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Accept an invitation addressed to the caller."""
-    return await run(request, repo, operations.accept(user.user_id, invitation_id))
+    return await run(repo, operations.accept(user.user_id, invitation_id))
 
 
 @router.post("/invitations/{invitation_id}/decline")
-async def decline(
-    request: Request, invitation_id: str, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def decline(invitation_id: str, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Decline an invitation addressed to the caller."""
-    return await run(request, repo, operations.decline(user.user_id, invitation_id))
+    return await run(repo, operations.decline(user.user_id, invitation_id))
 
 
 @router.post("/leave")
-async def leave(request: Request, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def leave(user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Leave the caller's family."""
-    return await run(request, repo, operations.leave(user.user_id))
+    return await run(repo, operations.leave(user.user_id))
 
 
 @router.post("/members/{username}/role")
 async def role(
-    request: Request, username: str, body: RoleBody, user: PrincipalDep, repo: RepositoryDep
+    username: str, body: RoleBody, user: PrincipalDep, repo: RepositoryDep
 ) -> JsonResponse:
     """Promote a member to admin or make an admin a member again (admins)."""
-    return await run(request, repo, operations.set_role(user.user_id, username, body.role))
+    return await run(repo, operations.set_role(user.user_id, username, body.role))
 
 
 @router.post("/requests")
 async def request_tokens(
-    request: Request, body: RequestBody, user: PrincipalDep, repo: RepositoryDep
+    body: RequestBody, user: PrincipalDep, repo: RepositoryDep
 ) -> JsonResponse:
     """Ask the family account for tokens; the admins hear of it."""
-    return await run(request, repo, operations.request_tokens(user.user_id, body.amount))
+    return await run(repo, operations.request_tokens(user.user_id, body.amount))
 
 
 @router.post("/requests/{request_id}/approve")
@@ -82,7 +76,7 @@ async def approve(
     request: Request, request_id: str, user: PrincipalDep, repo: RepositoryDep
 ) -> JsonResponse:
     """Approve a token request: the family account pays the requester (admins)."""
-    return await run(request, repo, operations.review_request(user.user_id, request_id, True))
+    return await run(repo, operations.review_request(user.user_id, request_id, True))
 
 
 @router.post("/requests/{request_id}/deny")
@@ -90,12 +84,10 @@ async def deny(
     request: Request, request_id: str, user: PrincipalDep, repo: RepositoryDep
 ) -> JsonResponse:
     """Deny a token request (admins)."""
-    return await run(request, repo, operations.review_request(user.user_id, request_id, False))
+    return await run(repo, operations.review_request(user.user_id, request_id, False))
 
 
 @router.post("/account")
-async def account(
-    request: Request, body: AccountBody, user: PrincipalDep, repo: RepositoryDep
-) -> JsonResponse:
+async def account(body: AccountBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
     """Freeze (``{"frozen": true}``) or unfreeze the family account (admins)."""
-    return await run(request, repo, operations.set_frozen(user.user_id, body.frozen))
+    return await run(repo, operations.set_frozen(user.user_id, body.frozen))

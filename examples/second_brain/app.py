@@ -1,9 +1,9 @@
-"""The example host application: its API, the page, and tidings' delivery routes mounted in.
+"""The example host application: its API, the page, and tidings mounted in it.
 
-The app is also a tidings delivery node (``/ws``, ``/notifications``, ``/ws/ticket``,
-``/healthz``...), which is how a host application serves notifications without another
-process. It does not route: run the worker beside it (``tidings worker``, or ``examples.demo``
-which runs both in one process).
+``Tidings(settings, ...).mount(app)`` makes the app a tidings delivery node (``/ws``,
+``/notifications``, ``/ws/ticket``, ``/healthz``...), which is how a host application serves
+notifications without another process. With ``worker=True`` the routing worker runs in the
+app's process too (``examples.demo``); otherwise run ``tidings worker`` beside it.
 """
 
 import contextlib
@@ -16,52 +16,59 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from delivery.app import tidings_router
-from delivery.node import open_node
 from delivery.responses import JsonResponse, install_error_handlers
 from examples.second_brain import api, api_account, api_family
 from examples.second_brain.demo_data import seed_demo
 from examples.second_brain.domain import DomainError
 from examples.second_brain.ports import Repository
 from examples.second_brain.repository import open_repository
+from examples.second_brain.resolvers import resolvers_for
 from examples.second_brain.sessions import revocation_check
-from foundation.settings import Settings
+from tidings import Settings, Tidings
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 # The JavaScript client, built (clients/js/dist is committed, so no build step is needed).
 SDK_DIR: Final = Path(__file__).resolve().parents[2] / "clients" / "js" / "dist"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, worker: bool = False) -> FastAPI:
     """The application for ``settings``; its store must already be migrated.
 
-    With ``settings.demo`` the demo data is seeded at startup and ``POST /demo/token``
-    signs tokens for the demo users. Tokens are checked against the users' ``token_version``
-    (``sessions.py``).
+    tidings is mounted in it (``app.state.notifications``, the :class:`tidings.Tidings` the
+    routes emit, wake and revoke with); with ``worker`` the routing worker runs in the app's
+    process, with the app's group resolvers. With ``settings.demo`` the demo data is seeded
+    at startup and ``POST /demo/token`` signs tokens for the demo users. Tokens are checked
+    against the users' ``token_version`` (``sessions.py``).
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        def repository_now() -> Repository:
-            found: Repository = app.state.repository
-            return found
-
-        check = revocation_check(repository_now)
-        async with open_node(settings, revocation_check=check) as node:
-            repository = open_repository(settings)
-            try:
-                if settings.demo:
-                    await seed_demo(repository)
-                app.state.delivery_node = node
-                app.state.repository = repository
-                yield
-            finally:
-                await repository.close()
+        # tidings' node is up by now (mount wraps this lifespan) and closes after it.
+        repository = open_repository(notifications)
+        try:
+            if settings.demo:
+                await seed_demo(repository)
+            app.state.repository = repository
+            yield
+        finally:
+            await repository.close()
 
     app = FastAPI(title="Second Brain", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    def repository_now() -> Repository:
+        found: Repository = app.state.repository
+        return found
+
+    notifications = Tidings(
+        settings,
+        resolvers=resolvers_for(settings) if worker else None,
+        revocation_check=revocation_check(repository_now),
+        worker=worker,
+    )
+    notifications.mount(app)
+    app.state.notifications = notifications
     install_error_handlers(app)
     _install_field_errors(app)
-    app.include_router(tidings_router())
     for router in (api.router, api_family.router, api_account.router):
         app.include_router(router)
     if settings.demo:

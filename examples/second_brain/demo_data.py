@@ -8,7 +8,7 @@ import jwt
 
 from examples.second_brain.domain import Family, Member, ShopItem, User
 from examples.second_brain.ports import Repository
-from foundation.settings import Settings
+from tidings import Settings
 
 DEMO_USERS: Final = (
     User("alice", "Alice", 100),

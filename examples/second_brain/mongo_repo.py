@@ -2,19 +2,19 @@
 
 The domain collections live in the application's own database; the outbox lives in tidings'
 database (``TIDINGS_MONGODB_DATABASE``). One transaction spans both: every write of an
-operation (``mongo_tx.py``) and ``Emitter.emit`` pass the same PyMongo ``AsyncClientSession``,
-and ``api_hooks.run_in_transaction`` commits it with ``with_transaction``'s retry rules.
+operation (``mongo_tx.py``) and ``Tidings.emit`` pass the same PyMongo ``AsyncClientSession``
+on the client ``Tidings.connect`` opens, and ``Tidings.run_in_transaction`` commits it with
+``with_transaction``'s retry rules, then wakes the worker.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from api_hooks import Emitter, run_in_transaction
 from examples.second_brain.domain import (
     Family,
     FamilyView,
@@ -37,6 +37,7 @@ from examples.second_brain.mongo_tx import (
     user_doc,
 )
 from examples.second_brain.ports import Tx
+from tidings import Tidings
 
 DEFAULT_APP_DATABASE: Final = "second_brain"
 
@@ -44,26 +45,29 @@ DEFAULT_APP_DATABASE: Final = "second_brain"
 class MongoRepository:
     """:class:`~examples.second_brain.ports.Repository` on one ``AsyncMongoClient``."""
 
-    def __init__(self, client: AsyncMongoClient[Document], app_database: str, emitter: Emitter):
+    def __init__(
+        self, client: AsyncMongoClient[Document], app_database: str, notifications: Tidings
+    ) -> None:
         self._client = client
         self._db: AsyncDatabase[Document] = client[app_database]
-        self._emitter = emitter
+        self._notifications = notifications
 
     @classmethod
-    def connect(
-        cls, url: str, *, app_database: str = DEFAULT_APP_DATABASE, emitter: Emitter
+    def open(
+        cls, notifications: Tidings, *, app_database: str = DEFAULT_APP_DATABASE
     ) -> "MongoRepository":
-        """A repository on ``url`` emitting with ``emitter`` (whose settings name the outbox's
-        database); the driver connects on first use."""
-        client: AsyncMongoClient[Document] = AsyncMongoClient(url, tz_aware=True)
-        return cls(client, app_database, emitter)
+        """A repository on the replica set of tidings' store (``notifications.connect()``),
+        with the application's collections in ``app_database``; the driver connects on
+        first use."""
+        client: AsyncMongoClient[Document] = notifications.connect()
+        return cls(client, app_database, notifications)
 
-    async def run[T](self, work: Callable[[Tx], Awaitable[T]], *, redis: Any = None) -> T:
+    async def run[T](self, work: Callable[[Tx], Awaitable[T]]) -> T:
         async def attempt(session: AsyncClientSession) -> T:
-            return await work(MongoTx(session, self._db, self._emitter))
+            return await work(MongoTx(session, self._db, self._notifications))
 
         try:
-            return await run_in_transaction(self._client, attempt, redis=redis)
+            return await self._notifications.run_in_transaction(self._client, attempt)
         except PyMongoError as error:  # what with_transaction's retries could not overcome
             raise store_unavailable(error) from error
 

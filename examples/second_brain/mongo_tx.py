@@ -1,7 +1,7 @@
 """:class:`~examples.second_brain.ports.Tx` on a PyMongo ``AsyncClientSession`` inside
 ``start_transaction``.
 
-Every read and write here and ``Emitter.emit`` pass the same session, so the application's
+Every read and write here and ``Tidings.emit`` pass the same session, so the application's
 collections and tidings' outbox change in one transaction.
 
 Collections: ``users`` ``{_id: username, display_name, balance, token_version,
@@ -18,7 +18,6 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api_hooks import Emitter
 from examples.second_brain.catalog import check_event
 from examples.second_brain.domain import (
     AppearanceSlot,
@@ -34,7 +33,8 @@ from examples.second_brain.domain import (
     TokenRequest,
     User,
 )
-from outbox.records import Audience
+from examples.second_brain.ports import Audience
+from tidings import Tidings
 
 Document = dict[str, Any]
 
@@ -102,11 +102,11 @@ class MongoTx:
     """:class:`~examples.second_brain.ports.Tx` on a session inside ``start_transaction``."""
 
     def __init__(
-        self, session: AsyncClientSession, db: AsyncDatabase[Document], emitter: Emitter
+        self, session: AsyncClientSession, db: AsyncDatabase[Document], notifications: Tidings
     ) -> None:
         self._session = session
         self._db = db
-        self._emitter = emitter
+        self._notifications = notifications
 
     async def _update_user(self, username: str, change: Document) -> None:
         await self._db.users.update_one({"_id": username}, change, session=self._session)
@@ -295,6 +295,9 @@ class MongoTx:
         *,
         to: Audience,
         origin_session: str | None = None,
-    ) -> None:
+    ) -> str:
         check_event(event, data)
-        await self._emitter.emit(self._session, event, data, to=to, origin_session=origin_session)
+        record = await self._notifications.emit(
+            self._session, event, data, to=to, origin_session=origin_session
+        )
+        return record.notification_id

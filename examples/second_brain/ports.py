@@ -22,7 +22,9 @@ from examples.second_brain.domain import (
     User,
     UserView,
 )
-from outbox.records import Audience
+from tidings import Everyone, Group, Users
+
+Audience = Users | Group | Everyone
 
 
 class Tx(Protocol):
@@ -139,8 +141,9 @@ class Tx(Protocol):
         *,
         to: Audience,
         origin_session: str | None = None,
-    ) -> None:
-        """Write a notification in this transaction (``api_hooks.Emitter.emit``).
+    ) -> str:
+        """Write a notification in this transaction (``Tidings.emit``); its id, which the
+        recipients' frames carry.
 
         Raises ``ValueError`` for an event that is not in ``catalog.EVENTS`` or whose data
         does not have exactly the catalog's fields.
@@ -152,11 +155,11 @@ class Repository(Protocol):
     """The application's store: transactions for operations, reads for the page and for the
     worker's group resolvers."""
 
-    async def run[T](self, work: Callable[[Tx], Awaitable[T]], *, redis: Any = None) -> T:
-        """Run ``work`` in one transaction with the driver's retry rules and commit it.
+    async def run[T](self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction with the driver's retry rules, commit it, then wake
+        the routing worker (``Tidings.run_in_transaction``).
 
-        ``work`` may run more than once (retries) and must have no other side effects. With
-        ``redis``, the routing worker is woken after the commit.
+        ``work`` may run more than once (retries) and must have no other side effects.
         """
         ...
 

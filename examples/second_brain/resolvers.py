@@ -1,9 +1,10 @@
 """The group resolvers the routing worker loads for the example app.
 
-Name them in the worker's settings:
+A ``tidings worker`` of its own finds them in its settings:
 ``TIDINGS_RESOLVERS=examples.second_brain.resolvers:resolvers``. The worker calls
 :func:`resolvers` once at startup; it reads the same ``TIDINGS_*`` variables as the worker, so
-it finds the family data where the worker finds the outbox.
+it finds the family data where the worker finds the outbox. A worker in the app's process
+(``create_app(settings, worker=True)``) gets them from ``Tidings(resolvers=...)``.
 
 Kinds (each resolved when the worker routes, so from what the emitting transaction committed):
 
@@ -15,13 +16,10 @@ Kinds (each resolved when the worker routes, so from what the emitting transacti
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from pathlib import Path
 from typing import Final, Protocol
 
 from examples.second_brain import sqlite_schema
-from foundation.settings import Settings, load_settings
-from outbox.resolvers import Resolvers
-from outbox.stores.sqlite import connect
+from tidings import Resolvers, Settings, Tidings, load_settings
 
 RESOLVERS_PATH: Final = "examples.second_brain.resolvers:resolvers"
 
@@ -37,14 +35,14 @@ class GroupSource(Protocol):
 
 
 class SqliteGroups:
-    """:class:`GroupSource` on the SQLite file, on a connection of each call's own."""
+    """:class:`GroupSource` on the SQLite file, on a connection of each call's own from
+    ``connect`` (``Tidings.connect``)."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
 
     def _read(self, query: Callable[[sqlite3.Connection, str], list[str]], key: str) -> list[str]:
-        conn: sqlite3.Connection
-        with closing(connect(self._path)) as conn:
+        with closing(self._connect()) as conn:
             return query(conn, key)
 
     async def family_usernames(self, family_id: str) -> list[str]:
@@ -67,13 +65,15 @@ def app_resolvers(source: GroupSource) -> Resolvers:
 
 
 def resolvers_for(settings: Settings) -> Resolvers:
-    """The application's resolvers for the store ``settings`` name."""
+    """The application's resolvers, reading the store ``settings`` name (on connections of
+    their own, from ``Tidings.connect``)."""
+    notifications = Tidings(settings)
     if not settings.uses_mongodb:
-        return app_resolvers(SqliteGroups(settings.sqlite_path))
+        return app_resolvers(SqliteGroups(notifications.connect))
     from examples.second_brain.repository import open_repository
 
     # The worker keeps this client for its lifetime; it connects on first use.
-    return app_resolvers(open_repository(settings))
+    return app_resolvers(open_repository(notifications))
 
 
 def resolvers() -> Resolvers:

@@ -1,17 +1,16 @@
 """The application's store in the embedded store's own SQLite file.
 
 A domain change and its notifications are one SQLite transaction on one ``sqlite3``
-connection (autocommit mode, explicit ``BEGIN``): ``api_hooks.run_in_transaction`` begins and
-commits it, ``Emitter.emit`` joins it (see ``sqlite_tx.py``).
+connection to that file, the one ``Tidings.connect`` opens (autocommit mode, explicit
+``BEGIN``): ``Tidings.run_in_transaction`` begins and commits it and then wakes the worker,
+``Tidings.emit`` joins it (see ``sqlite_tx.py``).
 """
 
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Final
 
-from api_hooks import Emitter, run_in_transaction
 from examples.second_brain import sqlite_schema
 from examples.second_brain.domain import (
     Family,
@@ -34,7 +33,7 @@ from examples.second_brain.sqlite_tx import (
     request_row,
 )
 from foundation.errors import StoreError
-from outbox.stores.sqlite import connect
+from tidings import Tidings
 
 # Short: a busy database fails fast and run_in_transaction retries with an async backoff,
 # instead of the driver blocking the event loop while another process writes.
@@ -52,17 +51,24 @@ class SqliteRepository:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, *, deadline_seconds: float = DEADLINE_SECONDS
+        self,
+        conn: sqlite3.Connection,
+        notifications: Tidings,
+        *,
+        deadline_seconds: float = DEADLINE_SECONDS,
     ) -> None:
         self._conn = conn
+        self._notifications = notifications
         self._deadline_seconds = deadline_seconds
         self._lock = asyncio.Lock()
-        self._emitter = Emitter()
 
     @classmethod
-    def open(cls, path: Path, *, deadline_seconds: float = DEADLINE_SECONDS) -> "SqliteRepository":
-        """Open the migrated tidings file and create the application's tables if missing."""
-        conn = connect(path)  # the store's busy timeout while creating tables
+    def open(
+        cls, notifications: Tidings, *, deadline_seconds: float = DEADLINE_SECONDS
+    ) -> "SqliteRepository":
+        """Open the migrated tidings file (``notifications.connect()``) and create the
+        application's tables if missing."""
+        conn: sqlite3.Connection = notifications.connect()  # with the store's busy timeout
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("BEGIN IMMEDIATE")
@@ -72,23 +78,23 @@ class SqliteRepository:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, deadline_seconds=deadline_seconds)
+        return cls(conn, notifications, deadline_seconds=deadline_seconds)
 
-    async def run[T](self, work: Callable[[Tx], Awaitable[T]], *, redis: object = None) -> T:
+    async def run[T](self, work: Callable[[Tx], Awaitable[T]]) -> T:
         async def attempt(conn: sqlite3.Connection) -> T:
-            return await work(SqliteTx(conn, self._emitter))
+            return await work(SqliteTx(conn, self._notifications))
 
         async with self._lock:
             try:
-                return await run_in_transaction(
-                    self._conn, attempt, redis=redis, deadline_seconds=self._deadline_seconds
+                return await self._notifications.run_in_transaction(
+                    self._conn, attempt, deadline_seconds=self._deadline_seconds
                 )
             except (sqlite3.OperationalError, StoreError) as error:  # busy past the deadline
                 raise store_unavailable(error) from error
 
     async def view(self, username: str) -> UserView | None:
         async with self._lock:
-            tx = SqliteTx(self._conn, self._emitter)
+            tx = SqliteTx(self._conn, self._notifications)
             user = await tx.user(username)
             if user is None:
                 return None

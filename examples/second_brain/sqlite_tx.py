@@ -1,14 +1,13 @@
 """:class:`~examples.second_brain.ports.Tx` on a SQLite connection inside ``BEGIN IMMEDIATE``.
 
 Domain tables sit beside the tidings tables in one file, so every statement here and
-``Emitter.emit`` run on one ``sqlite3`` connection in one transaction.
+``Tidings.emit`` run on one ``sqlite3`` connection in one transaction.
 """
 
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, cast
 
-from api_hooks import Emitter
 from examples.second_brain.catalog import check_event
 from examples.second_brain.domain import (
     AppearanceSlot,
@@ -24,7 +23,8 @@ from examples.second_brain.domain import (
     TokenRequest,
     User,
 )
-from outbox.records import Audience
+from examples.second_brain.ports import Audience
+from tidings import Tidings
 
 USER: Final = (
     "SELECT username, display_name, balance, token_version, two_factor, avatar, banner, theme "
@@ -79,9 +79,9 @@ def item_row(row: tuple[Any, ...]) -> ShopItem:
 class SqliteTx:
     """:class:`~examples.second_brain.ports.Tx` on a connection inside ``BEGIN IMMEDIATE``."""
 
-    def __init__(self, conn: sqlite3.Connection, emitter: Emitter) -> None:
+    def __init__(self, conn: sqlite3.Connection, notifications: Tidings) -> None:
         self._conn = conn
-        self._emitter = emitter
+        self._notifications = notifications
 
     def _one(self, sql: str, *params: object) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
@@ -258,6 +258,9 @@ class SqliteTx:
         *,
         to: Audience,
         origin_session: str | None = None,
-    ) -> None:
+    ) -> str:
         check_event(event, data)
-        await self._emitter.emit(self._conn, event, data, to=to, origin_session=origin_session)
+        record = await self._notifications.emit(
+            self._conn, event, data, to=to, origin_session=origin_session
+        )
+        return record.notification_id

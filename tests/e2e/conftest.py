@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-from api_hooks import Emitter
 from examples.second_brain.demo_data import seed_demo
 from examples.second_brain.ports import Repository
 from foundation.constants import OUTBOX
-from foundation.settings import Settings, load_settings
 from outbox.records import Audience, audience_from_dict
 from outbox.stores.sqlite.schema import apply_sqlite
 from tests.mongo_server import MongoEndpoint
+from tidings import Settings, Tidings
 
 
 @dataclass(frozen=True)
@@ -65,25 +64,36 @@ async def outbox_mongo(url: str, database: str) -> list[Emitted]:
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    settings = Settings(data_dir=tmp_path)
+def sqlite_settings(tmp_path: Path, redis_url: str) -> Settings:
+    """The embedded store in ``tmp_path``, migrated; wake-ups go to the test Redis."""
+    settings = Settings(data_dir=tmp_path, redis_url=redis_url)
     apply_sqlite(settings.sqlite_path)
     return settings
 
 
 @pytest.fixture
-async def sqlite_repo(sqlite_settings: Settings) -> AsyncIterator[Repository]:
+async def sqlite_notifications(sqlite_settings: Settings) -> AsyncIterator[Tidings]:
+    """tidings on the SQLite file, not mounted (its wake-ups open a Redis client)."""
+    notifications = Tidings(sqlite_settings)
+    yield notifications
+    await notifications.aclose()
+
+
+@pytest.fixture
+async def sqlite_repo(sqlite_notifications: Tidings) -> AsyncIterator[Repository]:
     """The SQLite repository, seeded with the demo data."""
     from examples.second_brain.sqlite_repo import SqliteRepository
 
-    repo = SqliteRepository.open(sqlite_settings.sqlite_path)
+    repo = SqliteRepository.open(sqlite_notifications)
     await seed_demo(repo)
     yield repo
     await repo.close()
 
 
 @pytest.fixture
-async def mongo_repo(mongo: MongoEndpoint, mongo_database: str) -> AsyncIterator[Any]:
+async def mongo_repo(
+    mongo: MongoEndpoint, mongo_database: str, redis_url: str
+) -> AsyncIterator[Any]:
     """The MongoDB repository (its own app database, the outbox in ``mongo_database``),
     seeded with the demo data; both databases are dropped afterwards."""
     from pymongo import AsyncMongoClient
@@ -91,11 +101,13 @@ async def mongo_repo(mongo: MongoEndpoint, mongo_database: str) -> AsyncIterator
     from examples.second_brain.mongo_repo import MongoRepository
 
     app_database = f"second_brain_test_{uuid.uuid4().hex[:12]}"
-    emitter = Emitter(load_settings(mongodb_database=mongo_database))
-    repo = MongoRepository.connect(mongo.url, app_database=app_database, emitter=emitter)
+    settings = Settings(store_url=mongo.url, mongodb_database=mongo_database, redis_url=redis_url)
+    notifications = Tidings(settings)
+    repo = MongoRepository.open(notifications, app_database=app_database)
     await seed_demo(repo)
     yield repo
     await repo.close()
+    await notifications.aclose()
     cleanup: AsyncMongoClient[Any] = AsyncMongoClient(mongo.url)
     try:
         await cleanup.drop_database(app_database)

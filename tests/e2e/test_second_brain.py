@@ -20,9 +20,9 @@ from examples.second_brain.domain import DomainError
 from examples.second_brain.ports import Repository
 from examples.second_brain.resolvers import app_resolvers, resolvers_for
 from foundation.constants import DEMO_JWT_SECRET
-from foundation.settings import Settings
 from tests.e2e.conftest import outbox_mongo, outbox_sqlite
 from tests.mongo_server import MongoEndpoint
+from tidings import Settings, Tidings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Motor, via mongoeco
 
@@ -96,12 +96,12 @@ async def test_profile_update_reaches_every_session_of_the_user(
 
 
 async def test_sqlite_busy_database_answers_503_and_writes_nothing(
-    sqlite_settings: Settings,
+    sqlite_settings: Settings, sqlite_notifications: Tidings
 ) -> None:
     from examples.second_brain.demo_data import seed_demo
     from examples.second_brain.sqlite_repo import SqliteRepository
 
-    repo = SqliteRepository.open(sqlite_settings.sqlite_path, deadline_seconds=0.2)
+    repo = SqliteRepository.open(sqlite_notifications, deadline_seconds=0.2)
     await seed_demo(repo)
     writer = sqlite3.connect(sqlite_settings.sqlite_path, isolation_level=None, timeout=0)
     try:
@@ -121,7 +121,7 @@ async def test_sqlite_busy_database_answers_503_and_writes_nothing(
 
 
 async def test_a_file_from_the_first_version_of_the_example_gets_the_new_columns(
-    sqlite_settings: Settings,
+    sqlite_settings: Settings, sqlite_notifications: Tidings
 ) -> None:
     from examples.second_brain.sqlite_repo import SqliteRepository
 
@@ -133,7 +133,7 @@ async def test_a_file_from_the_first_version_of_the_example_gets_the_new_columns
         conn.execute("CREATE TABLE sb_families (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
         conn.execute("INSERT INTO sb_users VALUES ('ada', 'Ada', 5)")
         conn.execute("INSERT INTO sb_families VALUES ('fam', 'Fam')")
-    repo = SqliteRepository.open(sqlite_settings.sqlite_path)
+    repo = SqliteRepository.open(sqlite_notifications)
     try:
         assert await repo.token_version("ada") == 0
         view = await repo.view("ada")

@@ -10,10 +10,10 @@ import secrets
 from datetime import datetime
 from typing import Final
 
-from api_hooks import Users
 from examples.second_brain.domain import DomainError
 from examples.second_brain.operations.common import Work, existing_user
 from examples.second_brain.ports import Tx
+from tidings import Users
 
 MIN_PASSWORD: Final = 8
 MAX_PASSWORD: Final = 128

@@ -8,7 +8,6 @@ not hear of their own leaving.
 
 import secrets
 
-from api_hooks import Group, Users
 from examples.second_brain.domain import DomainError, Invitation, Member, Role, is_role
 from examples.second_brain.operations.common import (
     Work,
@@ -17,6 +16,7 @@ from examples.second_brain.operations.common import (
     membership_of,
 )
 from examples.second_brain.ports import Tx
+from tidings import Group, Users
 
 
 def invite(inviter: str, invitee: str) -> Work:

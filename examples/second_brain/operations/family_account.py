@@ -6,7 +6,6 @@ account pays nothing and takes no new requests.
 
 import secrets
 
-from api_hooks import Group, Users
 from examples.second_brain.domain import DomainError, Member, RequestStatus, TokenRequest
 from examples.second_brain.operations.common import (
     Work,
@@ -16,6 +15,7 @@ from examples.second_brain.operations.common import (
     open_account,
 )
 from examples.second_brain.ports import Tx
+from tidings import Group, Users
 
 
 def request_tokens(requester: str, amount: int) -> Work:

@@ -2,7 +2,6 @@
 
 from typing import Final
 
-from api_hooks import Users
 from examples.second_brain.domain import (
     APPEARANCE_SLOTS,
     AppearanceSlot,
@@ -11,6 +10,7 @@ from examples.second_brain.domain import (
 )
 from examples.second_brain.operations.common import Work
 from examples.second_brain.ports import Tx
+from tidings import Users
 
 MAX_DISPLAY_NAME: Final = 64
 # The client application whose appearance settings change (the catalog's ``app_key``).

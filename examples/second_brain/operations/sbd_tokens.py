@@ -1,9 +1,9 @@
 """The catalog's ``sbd_tokens`` module: token transfers between users."""
 
-from api_hooks import Users
 from examples.second_brain.domain import DomainError
 from examples.second_brain.operations.common import Work, check_amount, existing_user
 from examples.second_brain.ports import Tx
+from tidings import Users
 
 
 def transfer(sender: str, receiver: str, amount: int) -> Work:

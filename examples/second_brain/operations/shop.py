@@ -2,10 +2,10 @@
 
 import secrets
 
-from api_hooks import Everyone, Group
 from examples.second_brain.domain import DomainError, ItemType, Purchase, ShopItem
 from examples.second_brain.operations.common import Work, membership_of, open_account
 from examples.second_brain.ports import Tx
+from tidings import Everyone, Group
 
 
 def add_shop_item(name: str, item_type: ItemType, price: int) -> Work:
