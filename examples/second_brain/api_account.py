@@ -17,7 +17,7 @@ from delivery.rest import PrincipalDep
 from examples.second_brain import operations
 from examples.second_brain.api import NotificationsDep, RepositoryDep, origin_session, run
 from examples.second_brain.demo_data import demo_token
-from examples.second_brain.sessions import end_other_sessions
+from examples.second_brain.sessions import other_sessions_ended
 
 MAX_USER_AGENT: Final = 512
 
@@ -84,13 +84,16 @@ async def password(
     x_session_id: SessionHeader = None,
 ) -> JsonResponse:
     """Change the password: every token of the user is revoked, the other sessions hear of
-    it, and the answer carries a fresh token for the acting session (``token`` is null
-    outside demo mode, where the host's own auth service issues tokens)."""
+    it and then their sockets are closed with 4403, and the answer carries a fresh token for
+    the acting session (``token`` is null outside demo mode, where the host's own auth
+    service issues tokens)."""
     origin = origin_session(x_session_id)
     # scrypt takes tens of milliseconds: off the event loop.
     hashed = await asyncio.to_thread(operations.hash_password, body.new_password)
-    result = await repo.run(operations.change_password(user.user_id, hashed, origin))
-    await end_other_sessions(notifications, user.user_id)
+    # The other sessions hear of the change, then their sockets are closed with 4403.
+    async with other_sessions_ended(notifications, user.user_id) as notified:
+        result = await repo.run(operations.change_password(user.user_id, hashed, origin))
+        notified(cast(str, result["notification_id"]))
     token = None
     if notifications.settings.demo:
         version = cast(int, result["token_version"])

@@ -6,7 +6,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,19 @@ class Emitted:
     data: dict[str, Any]
     audience: Audience
     origin_session: str | None
+    notification_id: str = field(default="", compare=False)
 
 
 def outbox_sqlite(path: Path) -> list[Emitted]:
     """Every outbox record of the SQLite file, in commit order."""
     with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute(
-            f"SELECT event, data, audience, origin_session FROM {OUTBOX} ORDER BY position"
+            f"SELECT event, data, audience, origin_session, notification_id FROM {OUTBOX} "
+            "ORDER BY position"
         ).fetchall()
     return [
-        Emitted(event, json.loads(data), audience_from_dict(json.loads(audience)), origin)
-        for event, data, audience, origin in rows
+        Emitted(event, json.loads(data), audience_from_dict(json.loads(audience)), origin, id_)
+        for event, data, audience, origin, id_ in rows
     ]
 
 
@@ -56,6 +58,7 @@ async def outbox_mongo(url: str, database: str) -> list[Emitted]:
                 doc["data"],
                 audience_from_dict(doc["audience"]),
                 doc.get("origin_session"),
+                doc["notification_id"],
             )
             async for doc in found
         ]

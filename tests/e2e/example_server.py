@@ -1,5 +1,6 @@
 """The example app served by uvicorn in the test's event loop, on a free loopback port, in
-demo mode on the embedded store; and the routing worker in burst mode when a test asks."""
+demo mode on the embedded store; the routing worker in burst mode when a test asks, or in
+the app for the whole test."""
 
 import asyncio
 import contextlib
@@ -62,10 +63,11 @@ def example_settings(data_dir: Path, redis_url: str, monkeypatch: pytest.MonkeyP
 
 
 @contextlib.asynccontextmanager
-async def running_example(settings: Settings) -> AsyncIterator[Example]:
-    """The example app serving until the block ends (then shut down as on SIGTERM)."""
+async def running_example(settings: Settings, *, worker: bool = False) -> AsyncIterator[Example]:
+    """The example app serving until the block ends (then shut down as on SIGTERM); with
+    ``worker``, the routing worker runs in it (then do not call ``Example.route``)."""
     apply_sqlite(settings.sqlite_path)
-    server = build_server(settings, app=create_app(settings))
+    server = build_server(settings, app=create_app(settings, worker=worker))
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + STARTUP_SECONDS
     while not server.started:

@@ -73,10 +73,10 @@ async def test_a_password_change_bumps_the_token_version(
     assert hashed.startswith("scrypt$16384$8$1$") and "correct horse" not in hashed
     assert operations.hash_password("correct horse") != hashed  # salted
     result = await sqlite_repo.run(operations.change_password("alice", hashed, "tab-1"))
-    assert result == {"token_version": 1}
     assert await sqlite_repo.token_version("alice") == 1
     assert await sqlite_repo.token_version("bob") == 0
     [record] = outbox_sqlite(sqlite_settings.sqlite_path)
+    assert result == {"token_version": 1, "notification_id": record.notification_id}
     assert (record.event, record.audience, record.origin_session) == (
         "password_changed",
         Users(("alice",)),

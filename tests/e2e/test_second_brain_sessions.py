@@ -1,7 +1,9 @@
 """Sign-in, password change and token revocation through the example app's HTTP API and
 tidings' routes mounted in it, and the app's answers to bad input (a field named)."""
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,12 @@ import pytest
 import websockets
 
 from delivery.auth import Principal
-from examples.second_brain.sessions import token_is_revoked
+from examples.second_brain import sessions
+from examples.second_brain.sessions import other_sessions_ended, token_is_revoked
+from outbox.records import InboxEntry, Notification
 from tests.e2e.example_server import Example, example_settings, running_example
 
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
 
 
@@ -87,6 +92,57 @@ async def test_a_password_change_revokes_every_older_token(example: Example) -> 
         assert welcome["type"] == "welcome"
 
 
+async def _caught_up(socket: Any) -> None:
+    """Read the welcome and the replay, up to ``caught_up``."""
+    while orjson.loads(await socket.recv())["type"] != "caught_up":
+        pass
+
+
+async def _until_closed(socket: Any) -> tuple[list[dict[str, Any]], int | None]:
+    """Every frame the socket receives until the server closes it, and the close code."""
+    frames = []
+    try:
+        while True:
+            frames.append(orjson.loads(await socket.recv()))
+    except websockets.ConnectionClosed as closed:
+        return frames, closed.rcvd.code if closed.rcvd else None
+
+
+async def test_a_password_change_tells_open_sessions_then_closes_them_with_4403(
+    tmp_path: Path, redis_url: str, redis_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = example_settings(tmp_path, redis_url, monkeypatch)
+    async with running_example(settings, worker=True) as example:
+        acting = await example.sign_in("alice", "tab-1")
+        other = await example.sign_in("alice", "tab-2")
+        bob = await example.sign_in("bob", "tab-3")
+        async with (
+            websockets.connect(example.ws(f"token={other}&since=0"), open_timeout=5) as tab_2,
+            websockets.connect(example.ws(f"token={bob}&since=0"), open_timeout=5) as bobs,
+        ):
+            await _caught_up(tab_2)
+            await _caught_up(bobs)
+            changed = await example.http.post(
+                "/api/password",
+                json={"new_password": "correct horse"},
+                headers=_bearer(acting, "tab-1"),
+            )
+            assert changed.status_code == 200, changed.text
+            # The answer comes once tab-2 has been told and closed.
+            frames, code = await asyncio.wait_for(_until_closed(tab_2), 5)
+            assert [f.get("event") for f in frames] == ["password_changed"]
+            assert frames[0]["origin_session"] == "tab-1"
+            assert code == 4403
+
+            fresh = changed.json()["token"]
+            sent = await example.http.post(
+                "/api/transfer", json={"to": "bob", "amount": 2}, headers=_bearer(fresh)
+            )
+            assert sent.status_code == 200, sent.text
+            frame = orjson.loads(await asyncio.wait_for(bobs.recv(), 5))  # bob's stays open
+            assert (frame["type"], frame["event"]) == ("notification", "sbd_tokens_received")
+
+
 async def test_refusals_name_the_field_they_are_about(example: Example) -> None:
     token = await example.sign_in("alice", "tab-1")
     cases = [
@@ -143,3 +199,79 @@ async def test_a_token_is_good_only_with_the_users_current_version(
     repo: Any = _Versions({"alice": 2})
     assert await token_is_revoked(repo, Principal("alice", 0.0, claims)) is revoked
     assert await token_is_revoked(repo, Principal("zoe", 0.0, {"token_version": 2})) is True
+
+
+class _Hub:
+    def __init__(self, events: list[str]) -> None:
+        self.listeners: list[Any] = []
+        self.events = events
+
+    def add(self, listener: Any) -> None:
+        self.listeners.append(listener)
+
+    def remove(self, listener: Any) -> None:
+        self.listeners.remove(listener)
+
+    def dispatch(self, user_id: str, notification_id: str) -> None:
+        self.events.append(f"{notification_id} to {user_id}")
+        notification = Notification(notification_id, "password_changed", {}, NOW)
+        for listener in self.listeners:
+            if listener.user_id == user_id:
+                listener.on_entries([InboxEntry(user_id, 1, notification, NOW)])
+
+
+class _Notifications:
+    """What ``other_sessions_ended`` uses of ``Tidings``: the node's hub and ``revoke``."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.hub = _Hub(self.events)
+        self.node = self
+
+    async def revoke(self, user_id: str) -> None:
+        listening = len(self.hub.listeners)
+        self.events.append(f"revoke {user_id} ({listening} listening)")
+
+
+async def test_sessions_end_once_the_notification_reached_them() -> None:
+    notifications: Any = _Notifications()
+
+    async def route() -> None:
+        notifications.hub.dispatch("bob", "n-1")  # another user's stream
+        notifications.hub.dispatch("alice", "n-2")
+
+    async with other_sessions_ended(notifications, "alice") as notified:
+        notified("n-2")
+        routing = asyncio.create_task(route())  # runs while the block's exit waits
+    await routing
+    assert notifications.events == ["n-1 to bob", "n-2 to alice", "revoke alice (0 listening)"]
+
+
+async def test_a_notification_routed_before_the_block_ends_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sessions, "DELIVERY_WAIT_SECONDS", 60.0)
+    notifications: Any = _Notifications()
+    async with asyncio.timeout(5), other_sessions_ended(notifications, "alice") as notified:
+        notifications.hub.dispatch("alice", "n-2")
+        notified("n-2")
+    assert notifications.events == ["n-2 to alice", "revoke alice (0 listening)"]
+
+
+async def test_sessions_end_anyway_when_the_notification_does_not_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sessions, "DELIVERY_WAIT_SECONDS", 0.05)
+    notifications: Any = _Notifications()
+    async with other_sessions_ended(notifications, "alice") as notified:
+        notified("n-2")
+    assert notifications.events == ["revoke alice (0 listening)"]
+
+
+async def test_a_refused_change_ends_no_session() -> None:
+    notifications: Any = _Notifications()
+    with pytest.raises(RuntimeError, match="refused"):
+        async with other_sessions_ended(notifications, "alice"):
+            raise RuntimeError("refused")
+    assert notifications.events == []
+    assert notifications.hub.listeners == []

@@ -92,18 +92,19 @@ def hash_password(password: str) -> str:
 def change_password(username: str, password_hash: str, origin_session: str | None) -> Work:
     """Store a new password (hashed by :func:`hash_password`) and revoke every token of the
     user; the user's other sessions get ``password_changed``. Returns the new
-    ``token_version`` (the acting session's fresh token carries it)."""
+    ``token_version`` (the acting session's fresh token carries it) and the notification's
+    ``notification_id`` (the other sessions are ended once it has reached them)."""
 
     async def work(tx: Tx) -> dict[str, object]:
         await existing_user(tx, username)
         version = await tx.set_password(username, password_hash)
-        await tx.emit(
+        notification_id = await tx.emit(
             "password_changed",
             {"message": PASSWORD_CHANGED_MESSAGE},
             to=Users((username,)),
             origin_session=origin_session,
         )
-        return {"token_version": version}
+        return {"token_version": version, "notification_id": notification_id}
 
     return work
 
