@@ -3,8 +3,9 @@ headless Chromium (the ``*.e2e.mjs`` scenarios, through playwright-core).
 
 Needs Node and Debian's ``/usr/bin/chromium``; skipped with the reason when either is missing.
 Each test runs a fresh demo on a free loopback port with its own data directory and Redis
-database 13 (``TIDINGS_E2E_REDIS_URL``). Screenshots go to ``tests/e2e/artifacts/`` (ignored
-by git).
+database (``TIDINGS_E2E_REDIS_URL``, else ``TIDINGS_CLIENT_TEST_REDIS_URL``, else database 13
+of the local server; flushed first). Screenshots go to ``tests/e2e/artifacts/`` (ignored by
+git).
 """
 
 import json
@@ -30,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 E2E = Path(__file__).resolve().parent
 ARTIFACTS = E2E / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-REDIS_URL = os.environ.get("TIDINGS_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = (
+    os.environ.get("TIDINGS_E2E_REDIS_URL")
+    or os.environ.get("TIDINGS_CLIENT_TEST_REDIS_URL")
+    or "redis://127.0.0.1:6379/13"
+)
 STARTUP_SECONDS = 20.0
 SCRIPT_SECONDS = 90.0
 STOP_SECONDS = 15.0
@@ -168,6 +173,7 @@ def test_every_event_of_the_catalog_reaches_its_audience_on_the_page(demo: Demo)
 @pytest.mark.timeout(150)
 def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(demo: Demo) -> None:
     report = demo.run("password.e2e.mjs")
+    assert report["ended"] == {"other": 4403}  # closed by the server, after password_changed
     assert report["refused"] == {"other": 4403, "acting": 4403}
     assert report["ticket"] == 403
 

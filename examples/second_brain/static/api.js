@@ -6,7 +6,16 @@ export const SESSION_ID = Array.from(crypto.getRandomValues(new Uint8Array(8)), 
   b.toString(16).padStart(2, "0"),
 ).join("");
 
-export const state = { user: null, token: null, client: null, me: null, shop: [], users: [], ended: false };
+export const state = {
+  user: null,
+  token: null,
+  renewing: false, // a password change is in flight: this tab's token is about to be replaced
+  client: null,
+  me: null,
+  shop: [],
+  users: [],
+  ended: false,
+};
 
 /** A refusal from the API: `code` is stable, `field` names the request field when there is one. */
 export class ApiError extends Error {
@@ -20,18 +29,20 @@ export class ApiError extends Error {
 
 let onRevoked = () => undefined;
 
-/** Call `handler` when the API says this session's token was revoked. */
+/** Call `handler` when the API says this session's token was revoked. A refusal of a token
+ * the tab has replaced since, or is replacing (a password change in flight), is not one. */
 export function whenRevoked(handler) {
   onRevoked = handler;
 }
 
 /** GET `path`, or POST `body` as JSON; the answer's JSON, or throws ApiError. */
 export async function api(path, body, headers = {}) {
+  const token = state.token;
   const response = await fetch(path, {
     method: body === undefined ? "GET" : "POST",
     headers: {
       ...headers,
-      ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}),
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
       ...(body === undefined ? {} : { "Content-Type": "application/json" }),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -39,7 +50,7 @@ export async function api(path, body, headers = {}) {
   const payload = await response.json();
   if (!response.ok) {
     const error = new ApiError(response.status, payload);
-    if (error.code === "token_revoked") onRevoked(error);
+    if (error.code === "token_revoked" && token === state.token && !state.renewing) onRevoked(error);
     throw error;
   }
   return payload;

@@ -102,13 +102,23 @@ function showStatus() {
   $("reconnect").disabled = state.ended || clientState !== "stopped";
 }
 
-/** This tab's token was revoked (the server said so): stop for good and say why. */
-async function endSession() {
+// How long a refusal from the API waits for the socket's own close (see onApiRevoked).
+const REVOKED_GRACE_MS = 5000;
+
+/** This tab's token was revoked (the server said so): stop for good and say why. `closeCode`
+ * is 4403 when the server closed the socket, null when the API refused the token. */
+async function endSession(closeCode = null) {
   if (state.ended) return;
   state.ended = true;
   clearInterval(timers.cursorInterval);
-  $("session-ended").textContent = "Session ended: this sign-in is no longer valid (was the password changed?). Switch user to sign in again.";
-  $("session-ended").hidden = false;
+  clearTimeout(timers.revoked);
+  const ended = $("session-ended");
+  ended.textContent =
+    closeCode === 4403
+      ? "Session ended: the server closed this sign-in's connection (its token was revoked: was the password changed?). Switch user to sign in again."
+      : "Session ended: this sign-in is no longer valid (was the password changed?). Switch user to sign in again.";
+  ended.dataset.closeCode = closeCode === null ? "" : String(closeCode);
+  ended.hidden = false;
   for (const control of document.querySelectorAll("#workspace button, #workspace input, #workspace select")) {
     control.disabled = true;
   }
@@ -117,11 +127,20 @@ async function endSession() {
   showStatus();
 }
 
+/** The API refused this tab's token. While the socket is live, the server closes it (4403)
+ * once it has delivered what the revocation came with (e.g. password_changed): let that
+ * close end the session, or end it after a grace period. */
+function onApiRevoked() {
+  if (state.client?.state === "live") later("revoked", () => endSession(null), REVOKED_GRACE_MS);
+  else endSession(null);
+}
+
 function start() {
   const client = state.client;
   client.start();
   client.waitStopped().then((info) => {
-    if (info.reason === "revoked") endSession(); // 4403 on the socket, or 403 for a ticket
+    // 4403 on the socket (closeCode), or 403 for a ticket (no closeCode)
+    if (info.reason === "revoked") endSession(info.closeCode ?? null);
   });
 }
 
@@ -172,6 +191,7 @@ async function changePassword(newPassword) {
   clearErrors(target);
   const wasRunning = state.client.state !== "stopped";
   await state.client.stop();
+  state.renewing = true;
   try {
     const { token } = await api("/api/password", { new_password: newPassword }, fromThisTab);
     state.token = token;
@@ -180,6 +200,7 @@ async function changePassword(newPassword) {
   } catch (error) {
     showError(target, error);
   } finally {
+    state.renewing = false;
     if (wasRunning && !state.ended) start();
   }
 }
@@ -209,7 +230,7 @@ async function signIn(user) {
   await refreshShop();
   wireForms({ refresh: refreshMe, changePassword });
   wireConnection();
-  whenRevoked(endSession);
+  whenRevoked(onApiRevoked);
   await refreshMe();
   roleSeen = state.me?.family?.role ?? null;
   await refreshCursor();
