@@ -16,6 +16,7 @@ from delivery.auth import RevocationCheck, TokenVerifier, load_revocation_check
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
 from delivery.presence import node_key, report_connections
+from delivery.rate_limits import RateLimits
 from delivery.revocation import sweep_revocations
 from delivery.tickets import TicketStore
 from foundation.settings import Settings
@@ -27,7 +28,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class DeliveryNode:
-    """The node's settings, store, Redis, live hub, token verifier, tickets and metrics."""
+    """The node's settings, store, Redis, live hub, token verifier, tickets, metrics and
+    per-user rate limits."""
 
     settings: Settings
     store: OutboxStore
@@ -36,6 +38,7 @@ class DeliveryNode:
     verifier: TokenVerifier
     tickets: TicketStore
     metrics: DeliveryMetrics
+    rate_limits: RateLimits
 
 
 @contextlib.asynccontextmanager
@@ -61,6 +64,7 @@ async def open_node(
         verifier=verifier,
         tickets=TicketStore(redis, settings.ticket_ttl_seconds),
         metrics=DeliveryMetrics(),
+        rate_limits=RateLimits.from_settings(settings, redis),
     )
     await hub.start()
     tasks = [asyncio.create_task(report_connections(redis, hub, node_key()))]

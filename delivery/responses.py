@@ -42,18 +42,23 @@ class JsonResponse(Response):
 
 
 class ApiError(Exception):
-    """An error answer: HTTP ``status`` with a stable ``code``."""
+    """An error answer: HTTP ``status`` with a stable ``code`` (and extra ``headers``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
-def error_response(status: int, code: str, message: str) -> JsonResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
     """The JSON body of every error."""
-    return JsonResponse({"code": code, "message": message}, status_code=status)
+    return JsonResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
 def _store_unavailable(error: StoreError) -> JsonResponse:
@@ -76,7 +81,7 @@ class TidingsRoute(APIRoute):
             try:
                 return await handler(request)
             except ApiError as error:
-                return error_response(error.status, error.code, error.message)
+                return error_response(error.status, error.code, error.message, error.headers)
             except RequestValidationError:
                 return error_response(400, "invalid_request", "the request is malformed")
             except StoreError as error:
@@ -90,7 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JsonResponse:
-        return error_response(error.status, error.code, error.message)
+        return error_response(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JsonResponse:

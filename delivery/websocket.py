@@ -19,6 +19,7 @@ from delivery.connection import Connection
 from delivery.frames import BadQuery, parse_device, parse_since
 from delivery.limits import SessionLimits
 from delivery.node import DeliveryNode
+from delivery.rate_limits import Budget
 from delivery.session import (
     DeliverySession,
 )
@@ -68,6 +69,8 @@ async def _start_session(
     principal = await _authenticate(websocket, node)
     if node.hub.connections_of(principal.user_id) >= settings.max_connections_per_user:
         raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
+    if await node.rate_limits.spend(Budget.CONNECT, principal.user_id) is not None:
+        raise Refused(CLOSE_TOO_MANY, "too many new connections for this user")
     session = DeliverySession(
         principal.user_id,
         device,
