@@ -1,9 +1,9 @@
 """The application's HTTP API: the page's reads, token transfers and the shop.
 
-Callers authenticate with the same Bearer token as tidings (``delivery.rest.PrincipalDep``,
-which also applies the app's revocation check), so the user is always the token's ``sub``.
-Errors are ``{"code", "message"}`` like tidings', plus ``"field"`` when a refusal is about
-one request field (the page shows the message next to it). The family routes are in
+Callers authenticate with the same Bearer token as tidings (``auth.UserDep``, which also
+applies the app's revocation check), so the user is always the token's ``sub``. Errors are
+``{"code", "message"}`` like tidings', plus ``"field"`` when a refusal is about one request
+field (the page shows the message next to it). The family routes are in
 ``api_family.py``, the account routes (sign-in, password, two-factor, profile, appearance)
 in ``api_account.py``.
 """
@@ -15,10 +15,10 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from delivery.responses import ApiError, JsonResponse
-from delivery.rest import PrincipalDep
 from examples.second_brain import operations
+from examples.second_brain.auth import UserDep
 from examples.second_brain.domain import (
+    DomainError,
     FamilyView,
     Invitation,
     ItemType,
@@ -64,13 +64,13 @@ def origin_session(raw: str | None) -> str | None:
     if raw is None:
         return None
     if not _SESSION_ID.fullmatch(raw):
-        raise ApiError(400, "invalid_session_id", "X-Session-Id must be 1-64 of [A-Za-z0-9_-]")
+        raise DomainError(400, "invalid_session_id", "X-Session-Id must be 1-64 of [A-Za-z0-9_-]")
     return raw
 
 
-async def run(repo: Repository, work: operations.Work) -> JsonResponse:
+async def run(repo: Repository, work: operations.Work) -> dict[str, Any]:
     """Commit ``work`` (the repository wakes the worker right after the commit)."""
-    return JsonResponse(await repo.run(work))
+    return await repo.run(work)
 
 
 class TransferBody(BaseModel):
@@ -126,40 +126,40 @@ def item_fields(item: ShopItem) -> dict[str, Any]:
 
 
 @router.get("/users")
-async def users(repo: RepositoryDep) -> JsonResponse:
+async def users(repo: RepositoryDep) -> dict[str, Any]:
     """Every username (the page's user picker and transfer targets)."""
-    return JsonResponse({"users": await repo.usernames()})
+    return {"users": await repo.usernames()}
 
 
 @router.get("/me")
-async def me(user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def me(user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """The caller's balance, settings, family and pending invitations."""
     view = await repo.view(user.user_id)
     if view is None:
-        raise ApiError(404, "unknown_user", "the token's user does not exist here")
-    return JsonResponse(view_fields(view))
+        raise DomainError(404, "unknown_user", "the token's user does not exist here")
+    return view_fields(view)
 
 
 @router.get("/shop")
-async def shop(_user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def shop(_user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """Every shop item."""
-    return JsonResponse({"items": [item_fields(item) for item in await repo.shop_items()]})
+    return {"items": [item_fields(item) for item in await repo.shop_items()]}
 
 
 @router.post("/transfer")
-async def transfer(body: TransferBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def transfer(body: TransferBody, user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """Send SBD tokens: debit, credit and both notifications in one transaction."""
     return await run(repo, operations.transfer(user.user_id, body.to, body.amount))
 
 
 @router.post("/shop/items")
-async def shop_item(_user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def shop_item(_user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """Add a demo item to the shop; everyone connected gets a broadcast."""
     name, item_type, price = secrets.choice(NEW_SHOP_ITEMS)
     return await run(repo, operations.add_shop_item(name, item_type, price))
 
 
 @router.post("/family/purchases")
-async def purchase(body: PurchaseBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def purchase(body: PurchaseBody, user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """Buy a shop item with the family account; every member hears of it."""
     return await run(repo, operations.buy_for_family(user.user_id, body.item_id))

@@ -7,16 +7,16 @@ the acting tab's session id from ``X-Session-Id`` (or the sign-in body) as the n
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Final, cast
+from typing import Annotated, Any, Final, cast
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, Field
 
-from delivery.responses import ApiError, JsonResponse
-from delivery.rest import PrincipalDep
 from examples.second_brain import operations
 from examples.second_brain.api import NotificationsDep, RepositoryDep, origin_session, run
+from examples.second_brain.auth import UserDep
 from examples.second_brain.demo_data import demo_token
+from examples.second_brain.domain import DomainError
 from examples.second_brain.sessions import other_sessions_ended
 
 MAX_USER_AGENT: Final = 512
@@ -50,7 +50,7 @@ class SignInBody(BaseModel):
 
 
 @router.post("/profile")
-async def profile(body: ProfileBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def profile(body: ProfileBody, user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """Change the display name; every session of the user hears of it."""
     return await run(repo, operations.update_profile(user.user_id, body.display_name))
 
@@ -58,10 +58,10 @@ async def profile(body: ProfileBody, user: PrincipalDep, repo: RepositoryDep) ->
 @router.post("/appearance")
 async def appearance(
     body: AppearanceBody,
-    user: PrincipalDep,
+    user: UserDep,
     repo: RepositoryDep,
     x_session_id: SessionHeader = None,
-) -> JsonResponse:
+) -> dict[str, Any]:
     """Use a shop item as avatar, banner or theme; the user's other sessions hear of it."""
     work = operations.set_appearance(
         user.user_id, body.updated_item, body.item_id, origin_session(x_session_id)
@@ -70,7 +70,7 @@ async def appearance(
 
 
 @router.post("/two-factor")
-async def two_factor(body: TwoFactorBody, user: PrincipalDep, repo: RepositoryDep) -> JsonResponse:
+async def two_factor(body: TwoFactorBody, user: UserDep, repo: RepositoryDep) -> dict[str, Any]:
     """Turn two-factor authentication on or off; every session of the user hears of it."""
     return await run(repo, operations.set_two_factor(user.user_id, body.enabled))
 
@@ -78,11 +78,11 @@ async def two_factor(body: TwoFactorBody, user: PrincipalDep, repo: RepositoryDe
 @router.post("/password")
 async def password(
     body: PasswordBody,
-    user: PrincipalDep,
+    user: UserDep,
     repo: RepositoryDep,
     notifications: NotificationsDep,
     x_session_id: SessionHeader = None,
-) -> JsonResponse:
+) -> dict[str, Any]:
     """Change the password: every token of the user is revoked, the other sessions hear of
     it and then their sockets are closed with 4403, and the answer carries a fresh token for
     the acting session (``token`` is null outside demo mode, where the host's own auth
@@ -98,17 +98,17 @@ async def password(
     if notifications.settings.demo:
         version = cast(int, result["token_version"])
         token = demo_token(notifications.settings, user.user_id, token_version=version)
-    return JsonResponse({"token": token, "token_type": "bearer"})
+    return {"token": token, "token_type": "bearer"}
 
 
 @demo_router.post("/token")
 async def sign_in(
     request: Request, body: SignInBody, repo: RepositoryDep, notifications: NotificationsDep
-) -> JsonResponse:
+) -> dict[str, Any]:
     """Sign in as a demo user (mounted in demo mode only): a token with the user's current
     ``token_version``, and ``new_device_login`` to the user's other sessions."""
     if body.user not in await repo.usernames():
-        raise ApiError(404, "unknown_user", f"there is no demo user {body.user!r}")
+        raise DomainError(404, "unknown_user", f"there is no demo user {body.user!r}")
     work = operations.sign_in(
         body.user,
         ip=request.client.host if request.client else "unknown",
@@ -119,4 +119,4 @@ async def sign_in(
     result = await repo.run(work)
     version = cast(int, result["token_version"])
     token = demo_token(notifications.settings, body.user, token_version=version)
-    return JsonResponse({"token": token, "token_type": "bearer"})
+    return {"token": token, "token_type": "bearer"}

@@ -13,10 +13,9 @@ from typing import Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from delivery.responses import JsonResponse, install_error_handlers
 from examples.second_brain import api, api_account, api_family
 from examples.second_brain.demo_data import seed_demo
 from examples.second_brain.domain import DomainError
@@ -67,7 +66,6 @@ def create_app(settings: Settings, *, worker: bool = False) -> FastAPI:
     )
     notifications.mount(app)
     app.state.notifications = notifications
-    install_error_handlers(app)
     _install_field_errors(app)
     for router in (api.router, api_family.router, api_account.router):
         app.include_router(router)
@@ -83,23 +81,24 @@ def create_app(settings: Settings, *, worker: bool = False) -> FastAPI:
     return app
 
 
-def _field_error(status: int, code: str, message: str, field: str | None) -> JsonResponse:
+def _field_error(status: int, code: str, message: str, field: str | None) -> JSONResponse:
     body = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
-    return JsonResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status)
 
 
 def _install_field_errors(app: FastAPI) -> None:
-    """Refusals name the request field they are about, so the page can show them beside it;
-    these replace tidings' handlers of the same errors in this app only."""
+    """The app's errors in tidings' shape, ``{"code", "message"}``, plus the request field a
+    refusal is about, so the page can show it beside the field. tidings' own routes answer
+    their errors themselves."""
 
     @app.exception_handler(DomainError)
-    async def refused(_request: Request, error: DomainError) -> JsonResponse:
+    async def refused(_request: Request, error: DomainError) -> JSONResponse:
         return _field_error(error.status, error.code, error.message, error.field)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, error: RequestValidationError) -> JsonResponse:
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
         names = [part for part in first.get("loc", ()) if isinstance(part, str)]
         field = names[-1] if names and names[-1] != "body" else None

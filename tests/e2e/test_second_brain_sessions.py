@@ -2,17 +2,20 @@
 tidings' routes mounted in it, and the app's answers to bad input (a field named)."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import orjson
 import pytest
 import websockets
 
 from delivery.auth import Principal
 from examples.second_brain import sessions
+from examples.second_brain.demo_data import demo_token
 from examples.second_brain.sessions import other_sessions_ended, token_is_revoked
 from outbox.records import InboxEntry, Notification
 from tests.e2e.example_server import Example, example_settings, running_example
@@ -141,6 +144,25 @@ async def test_a_password_change_tells_open_sessions_then_closes_them_with_4403(
             assert sent.status_code == 200, sent.text
             frame = orjson.loads(await asyncio.wait_for(bobs.recv(), 5))  # bob's stays open
             assert (frame["type"], frame["event"]) == ("notification", "sbd_tokens_received")
+
+
+async def test_the_apps_own_routes_refuse_missing_bad_and_expired_tokens(
+    example: Example,
+) -> None:
+    good = await example.sign_in("alice", "tab-1")
+    expired = demo_token(example.settings, "alice", now=time.time() - 7200)
+    other_key = jwt.encode({"sub": "alice", "exp": time.time() + 60}, "k" * 32, "HS256")
+    cases = [
+        ({}, "token_missing"),
+        ({"Authorization": "Basic abc"}, "token_missing"),
+        (_bearer("not-a-jwt"), "token_invalid"),
+        (_bearer(other_key), "token_invalid"),
+        (_bearer(expired), "token_expired"),
+    ]
+    for headers, code in cases:
+        answer = await example.http.get("/api/me", headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (401, code), headers
+    assert (await example.http.get("/api/me", headers=_bearer(good))).status_code == 200
 
 
 async def test_refusals_name_the_field_they_are_about(example: Example) -> None:
