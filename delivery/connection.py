@@ -1,28 +1,37 @@
-"""The thin I/O loop around one :class:`DeliverySession`: socket, store, queue and clock.
+"""The I/O around one :class:`DeliverySession`, whatever runtime carries its socket.
 
-Each connection runs three tasks: a reader (client frames), a writer (the bounded send
-queue to the socket) and a worker for the session's I/O requests (store reads, acks, token
-refreshes), plus a ticker for token expiry. The session decides everything; this module only
-carries its actions out.
+A runtime (:mod:`delivery.native` for ``tidings serve``, :mod:`delivery.websocket` under
+ASGI) accepts the socket, admits it (:mod:`delivery.admission`) and gives the connection a
+:class:`FrameSocket`. It then feeds the connection what the client does (:meth:`on_text`,
+:meth:`on_binary`, :meth:`on_client_closed`) and when the socket drains (:meth:`on_drained`);
+the node's live hub feeds it live entries, and the node's timer wheel wakes it for token
+expiry. The session decides everything; this module carries its actions out.
 
-The send queue holds at most ``send_queue_size`` frames while the socket is stalled (the
-client is not reading); one more frame then closes the connection with 4408 at once, so one
-slow client costs a bounded amount of memory and never slows the others. While the socket is
-not stalled, a burst (a replay page with the live entries held meanwhile, a routed batch) is
-queued whole even when it is larger: the writer takes it at its next turn, and a client that
-reads is never closed for the size of what it was sent.
+**No task while idle.** The session's I/O requests (the opening reads, store reads, acks,
+refreshes) run in one task that exists while there are any and ends when there are none.
+Nothing else is a task: frames are written from the callback that produced them.
+
+**Writes.** Frames go straight to the socket while it keeps up, the frames of one batch (a
+replay page, the entries of a routed batch) in one write. While the socket is stalled (its
+buffer is full because the client does not read), frames wait in a backlog of at most
+``send_queue_size``; one more closes the connection with 4408 at once, so a slow client
+costs a bounded amount of memory and never slows the others. A burst written while the
+socket was not stalled goes out whole, however large: a client that reads is never closed
+for the size of what it was sent.
+
+**The end.** A connection ends when the session closes it (its close frame goes after the
+frames written before it, and 4408 drops the backlog) or when the client closes or goes
+away. Acks the client sent before that are still stored; other pending requests are
+dropped. ``ws_closes_total`` counts every connection once, by the code that ended it: the
+server's, the client's, or 1006 when the connection was lost without one.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
-
-from starlette.websockets import WebSocket, WebSocketState
+from typing import Protocol
 
 from delivery.actions import (
     CLOSE_GOING_AWAY,
@@ -38,54 +47,129 @@ from delivery.actions import (
 )
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.node import DeliveryNode
-from delivery.session import (
-    DeliverySession,
-    SessionState,
-)
+from delivery.session import DeliverySession, SessionState
 from foundation.errors import StoreError
 from outbox.records import AckOutcome, InboxEntry, Notification
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 1.0
-CLOSE_TIMEOUT_SECONDS = 2.0
+CLOSE_ABNORMAL = 1006  # the connection was lost without a close frame (never sent)
+REQUESTS_AFTER_END_SECONDS = 5.0  # how long a runtime waits for acks received before the end
+
+Request = ReadInbox | StoreAck | VerifyRefresh
+
+
+class FrameSocket(Protocol):
+    """A WebSocket as a connection sees it; each runtime provides one."""
+
+    @property
+    def stalled(self) -> bool:
+        """True while the client is not taking what was written (the runtime then calls
+        :meth:`Connection.on_drained` once it is)."""
+
+    def send_frames(self, frames: Sequence[str]) -> None:
+        """Write ``frames`` as text frames, in order, after everything written before.
+        Never blocks; may leave the socket stalled."""
+
+    def close(self, code: int, reason: str, *, drop_pending: bool) -> None:
+        """Send a close frame, after what was written before (or at once, dropping what the
+        socket still holds, with ``drop_pending``), and close the connection once the client
+        answers or in a bounded time."""
 
 
 class Connection:
-    """One accepted WebSocket, registered with the node's live hub while it runs."""
+    """One admitted WebSocket, registered with the node's live hub until it ends."""
+
+    __slots__ = (
+        "_backlog",
+        "_ended",
+        "_node",
+        "_queue_limit",
+        "_requests",
+        "_session",
+        "_socket",
+        "_unacked",
+        "_unacked_frames",
+        "_worker",
+        "principal",
+    )
 
     def __init__(
         self,
-        websocket: WebSocket,
+        socket: FrameSocket,
         session: DeliverySession,
         node: DeliveryNode,
         principal: Principal,
     ) -> None:
-        self._websocket = websocket
+        self._socket = socket
         self._session = session
         self._node = node
         self.principal = principal  # the latest token's, for revocation checks
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue()  # bounded by ``_enqueue``
         self._queue_limit = node.settings.send_queue_size
-        self._socket_stalled = False  # a send is waiting for the client to read
-        self._requests: deque[ReadInbox | StoreAck | VerifyRefresh] = deque()
-        self._has_requests = asyncio.Event()
-        self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
-        self._close_after_flush: Close | None = None
-        # When each live frame was queued (monotonic), until a cumulative ack covers it.
-        self._unacked_since: dict[int, float] = {}
+        self._backlog: deque[str] | None = None  # frames waiting while the socket is stalled
+        self._requests: deque[Request] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._ended = False
+        # Live frames not acknowledged yet: runs of consecutive seqs written together, as
+        # [first, last, monotonic time written], for written-to-acknowledged latency.
+        self._unacked: deque[list[float]] | None = None
+        self._unacked_frames = 0
 
     @property
     def user_id(self) -> str:
         """The authenticated user this connection belongs to."""
         return self._session.user_id
 
+    @property
+    def ended(self) -> bool:
+        """True once the connection closed or the client went away."""
+        return self._ended
+
+    def start(self) -> None:
+        """Register with the hub, then read the head and start the stream (in a task)."""
+        self._node.hub.add(self)  # before reading the head: nothing committed later is missed
+        self._node.timers.schedule(self, self._session.expires_at)
+        self._worker = asyncio.get_running_loop().create_task(self._serve_requests(True))
+
+    # What the runtime reports.
+
+    def on_text(self, text: str) -> None:
+        """A text frame from the client."""
+        self._apply(self._session.receive_text(text, time.time()))
+
+    def on_binary(self) -> None:
+        """A binary frame from the client (the protocol has none)."""
+        self._apply(self._session.receive_binary())
+
+    def on_client_closed(self, code: int) -> None:
+        """The client closed with ``code``, or the connection was lost (1006); ignored once
+        the connection has ended."""
+        if not self._ended:
+            self._session.close(code, "closed by the client")
+            self._end(code)
+
+    def on_drained(self) -> None:
+        """The socket takes frames again: write what waited."""
+        backlog = self._backlog
+        if backlog is not None and not self._ended:
+            self._backlog = None
+            self._write(list(backlog))
+
+    async def wait_requests(self, timeout: float = REQUESTS_AFTER_END_SECONDS) -> None:
+        """Wait, at most ``timeout`` seconds, until the requests still running are done (the
+        acks a client sent just before it closed)."""
+        worker = self._worker
+        if worker is not None:
+            await asyncio.wait({worker}, timeout=timeout)
+
     # LiveListener: called by the hub, never blocks.
 
     def on_entries(self, entries: Sequence[InboxEntry]) -> None:
-        sent_before = self._session.last_sent
-        self._apply(self._session.live(entries))
-        self._observe_latency(entries, sent_before)
+        session = self._session
+        sent_before = session.last_sent
+        self._apply(session.live(entries))
+        if session.last_sent > sent_before:
+            self._written_live(entries, sent_before)
 
     def on_broadcast(self, notification: Notification) -> None:
         self._apply(self._session.broadcast(notification))
@@ -101,122 +185,137 @@ class Connection:
         """Close with 4403: the user's tokens were revoked, the client stops."""
         self._apply(self._session.close(CLOSE_REVOKED, "token revoked"))
 
-    # The connection's life.
+    # Timed: called by the node's timer wheel.
 
-    async def run(self) -> None:
-        """Serve until the session closes or the client goes away; always unregisters."""
-        hub = self._node.hub
-        hub.add(self)  # before reading the head: nothing committed later can be missed
+    def on_timer(self, now: float) -> float | None:
+        """Token expiry: close with 4401 once it has passed; else the next time to look."""
+        self._apply(self._session.tick(now))
+        return None if self._ended else self._session.expires_at
+
+    # Carrying actions out.
+
+    def _apply(self, actions: list[Action]) -> None:
+        frames: list[str] | None = None
+        for action in actions:
+            if isinstance(action, Send):
+                if frames is None:
+                    frames = [action.text]
+                else:
+                    frames.append(action.text)
+            elif isinstance(action, Close):
+                if frames is not None:
+                    self._write(frames)
+                    frames = None
+                self._close(action)
+            else:
+                self._request(action)
+        if frames is not None:
+            self._write(frames)
+
+    def _write(self, frames: list[str]) -> None:
+        if self._ended:
+            return
+        if self._backlog is None and not self._socket.stalled:
+            self._socket.send_frames(frames)
+            self._count(frames)
+            return
+        if self._backlog is None:
+            self._backlog = deque()
+        self._backlog.extend(frames)
+        if len(self._backlog) > self._queue_limit:
+            self._apply(self._session.close(CLOSE_TOO_SLOW, "send queue overflowed"))
+
+    def _count(self, frames: list[str]) -> None:
+        metrics = self._node.metrics
+        if len(frames) == 1:
+            metrics.count_frames(_frame_type(frames[0]), 1)
+            return
+        for frame_type, count in Counter(map(_frame_type, frames)).items():
+            metrics.count_frames(frame_type, count)
+
+    def _close(self, close: Close) -> None:
+        if self._ended:
+            return
+        backlog, self._backlog = self._backlog, None
+        too_slow = close.code == CLOSE_TOO_SLOW
+        if backlog and not too_slow:
+            self._socket.send_frames(list(backlog))  # they go before the close frame
+            self._count(list(backlog))
+        self._socket.close(close.code, close.reason, drop_pending=too_slow)
+        self._end(close.code)
+
+    def _end(self, code: int) -> None:
+        self._ended = True
+        self._backlog = None
+        self._unacked = None
+        self._node.timers.cancel(self)
+        # Counted once the close frame is handed to the socket, or the client's arrived.
+        self._node.metrics.closes.labels(str(code)).inc()
+        if self._worker is None:
+            self._node.hub.remove(self)
+        # Otherwise the worker unregisters once the acks received before now are stored.
+
+    # The session's I/O requests, in a task that runs while there are any.
+
+    def _request(self, request: Request) -> None:
+        if self._ended:
+            return
+        if self._requests is None:
+            self._requests = deque()
+        self._requests.append(request)
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._serve_requests(False))
+
+    async def _serve_requests(self, opening: bool) -> None:
         try:
-            head = await self._node.store.head(self.user_id)
-            acked = await self._node.store.acked(self.user_id, self._session.device)
-            unread = await self._node.store.count_after(self.user_id, acked)
-            self._apply(self._session.open(head, acked, unread=unread))
-            await self._serve()
+            if opening:
+                await self._open()
+            while self._requests:
+                request = self._requests.popleft()
+                if not self._ended or type(request) is StoreAck:
+                    await self._do(request)
         except StoreError:
             log.warning("store error on a connection; closing with 1011")
             self._apply(self._session.close(CLOSE_INTERNAL_ERROR, "store unavailable"))
+        except Exception:
+            log.exception("a connection's request failed; closing with 1011")
+            self._apply(self._session.close(CLOSE_INTERNAL_ERROR, "internal error"))
         finally:
-            hub.remove(self)
-        await self._close_socket()
+            self._worker = None
+            self._requests = None
+            if self._ended:
+                self._node.hub.remove(self)
 
-    async def _serve(self) -> None:
-        tasks = [
-            asyncio.create_task(self._read_frames()),
-            asyncio.create_task(self._write_frames()),
-            asyncio.create_task(self._do_requests()),
-            asyncio.create_task(self._tick()),
-        ]
-        waitables: set[asyncio.Future[Any]] = {*tasks, self._closing}
-        try:
-            done, _ = await asyncio.wait(waitables, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not self._closing and not task.cancelled():
-                    task.result()  # surface unexpected errors (StoreError is handled above)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _apply(self, actions: list[Action]) -> None:
-        for action in actions:
-            match action:
-                case Send(text):
-                    self._enqueue(text)
-                case Close():
-                    self._finish(action)
-                case ReadInbox() | StoreAck() | VerifyRefresh():
-                    self._requests.append(action)
-                    self._has_requests.set()
-
-    def _enqueue(self, text: str) -> None:
-        if self._close_after_flush is not None or self._closing.done():
-            return
-        if self._socket_stalled and self._outgoing.qsize() >= self._queue_limit:
-            overflow = self._session.close(CLOSE_TOO_SLOW, "send queue overflowed")
-            for action in overflow:
-                if isinstance(action, Close) and not self._closing.done():
-                    self._closing.set_result(action)  # now: do not wait for the queue
-            return
-        self._outgoing.put_nowait(text)
-
-    def _finish(self, close: Close) -> None:
-        if self._outgoing.empty() and not self._closing.done():
-            self._closing.set_result(close)
-        else:
-            self._close_after_flush = close  # the writer sends what precedes it first
-
-    async def _write_frames(self) -> None:
-        metrics = self._node.metrics
-        while True:
-            if self._outgoing.empty() and self._close_after_flush is not None:
-                if not self._closing.done():
-                    self._closing.set_result(self._close_after_flush)
-                return
-            text = await self._outgoing.get()
-            # send_text returns without suspending while the client reads; other tasks only
-            # ever see the flag set when it waits for a client that does not.
-            self._socket_stalled = True
-            try:
-                await self._websocket.send_text(text)
-            finally:
-                self._socket_stalled = False
-            metrics.count_frame(_frame_type(text))
-
-    async def _read_frames(self) -> None:
-        while True:
-            message = await self._websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if message.get("bytes") is not None:
-                self._apply(self._session.receive_binary())
-            else:
-                self._apply(self._session.receive_text(message.get("text") or "", time.time()))
-
-    async def _do_requests(self) -> None:
-        while True:
-            await self._has_requests.wait()
-            while self._requests:
-                await self._do(self._requests.popleft())
-            self._has_requests.clear()
-
-    async def _do(self, request: ReadInbox | StoreAck | VerifyRefresh) -> None:
+    async def _open(self) -> None:
         store, session = self._node.store, self._session
+        head = await store.head(self.user_id)
+        acked = await store.acked(self.user_id, session.device)
+        unread = await store.count_after(self.user_id, acked)
+        self._apply(session.open(head, acked, unread=unread))
+
+    async def _do(self, request: Request) -> None:
         match request:
             case ReadInbox(after_seq, limit):
-                entries = await store.read_inbox_after(self.user_id, after_seq, limit)
-                live = session.state is SessionState.LIVE  # a gap or resync read, not replay
-                sent_before = session.last_sent
-                self._apply(session.replay_page(entries))
-                if live:
-                    self._observe_latency(entries, sent_before)
+                await self._read(after_seq, limit)
             case StoreAck(seq):
-                outcome = await store.record_ack(self.user_id, session.device, seq)
-                if outcome is AckOutcome.STORED:
-                    self._observe_ack(seq)
-                self._apply(session.ack_result(seq, outcome))
+                await self._store_ack(seq)
             case VerifyRefresh(token):
                 self._apply(await self._refresh(token))
+
+    async def _read(self, after_seq: int, limit: int) -> None:
+        session = self._session
+        entries = await self._node.store.read_inbox_after(self.user_id, after_seq, limit)
+        live = session.state is SessionState.LIVE  # a gap or resync read, not replay
+        sent_before = session.last_sent
+        self._apply(session.replay_page(entries))
+        if live and session.last_sent > sent_before:
+            self._written_live(entries, sent_before)
+
+    async def _store_ack(self, seq: int) -> None:
+        outcome = await self._node.store.record_ack(self.user_id, self._session.device, seq)
+        if outcome is AckOutcome.STORED:
+            self._observe_ack(seq)
+        self._apply(self._session.ack_result(seq, outcome))
 
     async def _refresh(self, token: str) -> list[Action]:
         try:
@@ -228,47 +327,53 @@ class Connection:
         leeway = self._node.settings.jwt_leeway_seconds
         return self._session.refresh_result(principal.user_id, principal.expires_at + leeway)
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)  # the expiry clock's resolution
-            self._apply(self._session.tick(time.time()))
+    # Latency of live frames, by stage.
 
-    def _observe_latency(self, entries: Sequence[InboxEntry], sent_before: int) -> None:
-        """Commit-to-written and routed-to-written latency of the live entries just queued
-        for the writer (which writes them at once to a client that keeps up); replayed history
-        is not latency. Remembers when each was queued, for written-to-acknowledged."""
+    def _written_live(self, entries: Sequence[InboxEntry], sent_before: int) -> None:
+        """Commit-to-written and routed-to-written latency of the live entries just written
+        (replayed history is not latency), and when they were written, for
+        written-to-acknowledged."""
         sent_up_to = self._session.last_sent
-        now = datetime.now(UTC)
-        queued_at = time.monotonic()
-        metrics = self._node.metrics
-        for entry in entries:
-            if sent_before < entry.seq <= sent_up_to:
-                committed = (now - entry.notification.created_at).total_seconds()
-                metrics.delivery_latency.observe(max(0.0, committed))
-                metrics.routed_to_written.observe(max(0.0, (now - entry.routed_at).total_seconds()))
-                self._unacked_since[entry.seq] = queued_at
-        while len(self._unacked_since) > self._queue_limit:  # a client that never acks
-            del self._unacked_since[next(iter(self._unacked_since))]
+        sent = [entry for entry in entries if sent_before < entry.seq <= sent_up_to]
+        self._node.metrics.observe_written(sent, time.time())
+        if not self._ended:
+            self._remember_unacked(sorted(entry.seq for entry in sent))
+
+    def _remember_unacked(self, seqs: list[int]) -> None:
+        runs = self._unacked
+        if runs is None:
+            runs = self._unacked = deque()
+        written = time.monotonic()
+        for seq in seqs:
+            last = runs[-1] if runs else None
+            if last is not None and last[2] == written and last[1] == seq - 1:
+                last[1] = seq
+            else:
+                runs.append([seq, seq, written])
+        self._unacked_frames += len(seqs)
+        while self._unacked_frames > self._queue_limit:  # a client that never acks
+            oldest = runs[0]
+            oldest[0] += 1
+            self._unacked_frames -= 1
+            if oldest[0] > oldest[1]:
+                runs.popleft()
 
     def _observe_ack(self, seq: int) -> None:
         """Written-to-acknowledged latency of every remembered frame a stored ack covers."""
+        runs = self._unacked
+        if not runs:
+            return
         now = time.monotonic()
-        while self._unacked_since:
-            first = next(iter(self._unacked_since))
-            if first > seq:
-                break
-            self._node.metrics.written_to_acked.observe(now - self._unacked_since.pop(first))
-
-    async def _close_socket(self) -> None:
-        close = self._closing.result() if self._closing.done() else None
-        socket = self._websocket
-        if WebSocketState.DISCONNECTED not in (socket.client_state, socket.application_state):
-            with contextlib.suppress(Exception):
-                code, reason = (close.code, close.reason) if close else (1000, "")
-                await asyncio.wait_for(socket.close(code, reason), CLOSE_TIMEOUT_SECONDS)
-        if close is not None:
-            # Counted once the close frame is handed to the socket (or given up on).
-            self._node.metrics.closes.labels(str(close.code)).inc()
+        histogram = self._node.metrics.written_to_acked
+        while runs and runs[0][0] <= seq:
+            first, last, written = runs[0]
+            covered = int(min(last, seq) - first + 1)
+            histogram.observe_many(now - written, covered)
+            self._unacked_frames -= covered
+            if last <= seq:
+                runs.popleft()
+            else:
+                runs[0][0] = seq + 1
 
 
 def _frame_type(text: str) -> str:

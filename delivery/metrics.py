@@ -10,15 +10,15 @@ plain bucket counts in the event loop's thread, folded into the exposition at sc
 and frame counters bind their label children once.
 """
 
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from foundation.histograms import LoopHistogram
-from outbox.records import LagFigures
+from outbox.records import InboxEntry, LagFigures
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -35,6 +35,27 @@ class _RoutedCounter(Collector):
             "Inbox entries created by all workers (a counter kept in Redis)",
             value=self.value,
         )
+
+
+class _Epochs:
+    """Epoch seconds of datetimes, remembered for a while: every entry of a routed batch has
+    the same ``routed_at``, and every recipient of a notification its ``created_at``."""
+
+    __slots__ = ("_known",)
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[datetime, float] = {}
+
+    def seconds(self, moment: datetime) -> float:
+        known = self._known.get(moment)
+        if known is None:
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            known = self._known[moment] = aware.timestamp()
+        return known
 
 
 class DeliveryMetrics:
@@ -77,6 +98,7 @@ class DeliveryMetrics:
             "Notification frame written to acknowledged by the client (live frames)",
         )
         self._frame_counters: dict[str, Counter] = {}
+        self._epochs = _Epochs()
 
     def _histogram(self, name: str, documentation: str) -> LoopHistogram:
         histogram = LoopHistogram(name, documentation, LATENCY_BUCKETS)
@@ -84,11 +106,25 @@ class DeliveryMetrics:
         return histogram
 
     def count_frame(self, frame_type: str) -> None:
-        """Count one frame written, by type (the label child is looked up once per type)."""
+        """Count one frame written, by type."""
+        self.count_frames(frame_type, 1)
+
+    def count_frames(self, frame_type: str, count: int) -> None:
+        """Count ``count`` frames of one type written together (the label child is looked up
+        once per type)."""
         counter = self._frame_counters.get(frame_type)
         if counter is None:
             counter = self._frame_counters[frame_type] = self.frames_sent.labels(frame_type)
-        counter.inc()
+        counter.inc(count)
+
+    def observe_written(self, entries: Iterable[InboxEntry], now: float) -> None:
+        """Commit-to-written and routed-to-written latency of live entries written at ``now``
+        (epoch seconds), one observation of each per entry."""
+        epoch = self._epochs.seconds
+        delivery, routed = self.delivery_latency, self.routed_to_written
+        for entry in entries:
+            delivery.observe(max(0.0, now - epoch(entry.notification.created_at)))
+            routed.observe(max(0.0, now - epoch(entry.routed_at)))
 
     def observe_outbox(self, figures: LagFigures, now: datetime, routed_total: int) -> None:
         """Set the outbox gauges from the store's figures, just before a scrape."""

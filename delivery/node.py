@@ -19,6 +19,7 @@ from delivery.presence import node_key, report_connections
 from delivery.rate_limits import RateLimits
 from delivery.revocation import sweep_revocations
 from delivery.tickets import TicketStore
+from delivery.timers import TimerWheel
 from foundation.settings import Settings
 from outbox.port import OutboxStore
 from outbox.stores import open_store
@@ -28,8 +29,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class DeliveryNode:
-    """The node's settings, store, Redis, live hub, token verifier, tickets, metrics and
-    per-user rate limits."""
+    """The node's settings, store, Redis, live hub, token verifier, tickets, metrics,
+    per-user rate limits, and the timer wheel of its connections (token expiry, pings)."""
 
     settings: Settings
     store: OutboxStore
@@ -39,6 +40,7 @@ class DeliveryNode:
     tickets: TicketStore
     metrics: DeliveryMetrics
     rate_limits: RateLimits
+    timers: TimerWheel
 
 
 @contextlib.asynccontextmanager
@@ -65,8 +67,10 @@ async def open_node(
         tickets=TicketStore(redis, settings.ticket_ttl_seconds),
         metrics=DeliveryMetrics(),
         rate_limits=RateLimits.from_settings(settings, redis),
+        timers=TimerWheel(),
     )
     await hub.start()
+    node.timers.start()
     tasks = [asyncio.create_task(report_connections(redis, hub, node_key()))]
     if verifier.checks_revocation and settings.revocation_interval_seconds > 0:
         sweep = sweep_revocations(hub, verifier, settings.revocation_interval_seconds)
@@ -75,6 +79,7 @@ async def open_node(
         yield node
     finally:
         await hub.close_all(SHUTDOWN_GRACE_SECONDS)
+        await node.timers.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

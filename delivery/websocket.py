@@ -1,108 +1,147 @@
-"""``GET /ws``: authenticate, check limits, then hand the socket to a :class:`Connection`.
+"""``GET /ws`` under ASGI: the runtime of tidings mounted in a host's app (any ASGI server).
 
-The socket is accepted before any refusal so that browsers can read the close code.
+The endpoint is a plain ASGI app behind a Starlette ``WebSocketRoute``: no dependency
+injection and no ``WebSocket`` wrapper between the server's ``send`` and the frames. Its task
+(the one the server runs for the request) reads client messages for the connection's whole
+life; frames are sent by :class:`AsgiSocket` from whatever callback produced them.
+
+What this path costs, against the native runtime of ``tidings serve``
+(:mod:`delivery.native`): ASGI has one message per frame, so frames are never coalesced into
+one write; every frame goes through the app's middleware chain and the server's ``send``
+coroutine; and a connection keeps the server's per-request objects (scope, request headers,
+an ASGI receive queue) and the suspended coroutines of the middleware chain for its life.
 """
 
-import logging
-import time
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, cast
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter
+from starlette.types import Message, Receive, Scope, Send
 
-from delivery.actions import (
-    CLOSE_BAD_QUERY,
-    CLOSE_REVOKED,
-    CLOSE_TOO_MANY,
-    CLOSE_UNAUTHORIZED,
-)
-from delivery.auth import AuthFailed, Principal, TokenRevoked
-from delivery.connection import Connection
-from delivery.frames import BadQuery, parse_device, parse_since
-from delivery.limits import SessionLimits
+from delivery.admission import Refused, Upgrade, admit, first_header
+from delivery.connection import CLOSE_ABNORMAL, Connection
 from delivery.node import DeliveryNode
-from delivery.rate_limits import Budget
-from delivery.session import (
-    DeliverySession,
-)
-from foundation.errors import StoreError
-
-log = logging.getLogger(__name__)
 
 router = APIRouter()
 
 
-class Refused(Exception):
-    """Close the socket with ``code`` before the session starts."""
+class AsgiSocket:
+    """A :class:`~delivery.connection.FrameSocket` over ASGI's ``send``.
 
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+    Each write runs ``send`` at once, in an eager task: while the server takes the frames it
+    completes without suspending, and no task outlives the write. Only when the server makes
+    ``send`` wait (its transport is paused: the client does not read) does that task stay,
+    with the frames handed over meanwhile, and the socket reports itself stalled until the
+    task is done.
+    """
 
+    __slots__ = ("_pending", "_send", "_writer", "connection")
 
-@router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    """Protocol v1: welcome, replay after ``since``, ``caught_up``, then live."""
-    node: DeliveryNode = websocket.app.state.delivery_node
-    await websocket.accept()
-    try:
-        session, principal = await _start_session(websocket, node)
-    except Refused as refused:
-        node.metrics.closes.labels(str(refused.code)).inc()
-        await websocket.close(refused.code, refused.reason)
-        return
-    await Connection(websocket, session, node, principal).run()
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._writer: asyncio.Task[None] | None = None
+        self._pending: deque[Message] | None = None  # messages handed over while stalled
+        self.connection: Connection | None = None
 
+    @property
+    def stalled(self) -> bool:
+        return self._writer is not None
 
-async def _start_session(
-    websocket: WebSocket, node: DeliveryNode
-) -> tuple[DeliverySession, Principal]:
-    settings = node.settings
-    query = websocket.query_params
-    try:
-        since = parse_since(query.get("since"))
-        device = parse_device(query.get("device"))
-    except BadQuery as error:
-        raise Refused(CLOSE_BAD_QUERY, error.code) from None
-    origin = websocket.headers.get("origin")
-    if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
-        raise Refused(CLOSE_REVOKED, "origin not allowed")
-    principal = await _authenticate(websocket, node)
-    if node.hub.connections_of(principal.user_id) >= settings.max_connections_per_user:
-        raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
-    if await node.rate_limits.spend(Budget.CONNECT, principal.user_id) is not None:
-        raise Refused(CLOSE_TOO_MANY, "too many new connections for this user")
-    session = DeliverySession(
-        principal.user_id,
-        device,
-        since,
-        expires_at=principal.expires_at + settings.jwt_leeway_seconds,
-        limits=SessionLimits.from_settings(settings),
-    )
-    return session, principal
+    def send_frames(self, frames: Sequence[str]) -> None:
+        messages: list[Message] = [{"type": "websocket.send", "text": text} for text in frames]
+        self._hand_over(messages)
 
+    def close(self, code: int, reason: str, *, drop_pending: bool) -> None:
+        message: Message = {"type": "websocket.close", "code": code, "reason": reason}
+        if drop_pending and self._writer is not None:
+            self._pending = None
+            self._writer.cancel()
+            self._writer = None
+        self._hand_over([message])
 
-async def _authenticate(websocket: WebSocket, node: DeliveryNode) -> Principal:
-    ticket = websocket.query_params.get("ticket")
-    now = time.time()
-    if ticket is not None:
+    def _hand_over(self, messages: list[Message]) -> None:
+        if self._writer is not None:
+            if self._pending is None:
+                self._pending = deque()
+            self._pending.extend(messages)
+            return
+        loop = asyncio.get_running_loop()
+        task = asyncio.Task(self._write(messages), loop=loop, eager_start=True)
+        if not task.done():
+            self._writer = task  # also keeps the task referenced while it waits
+
+    async def _write(self, messages: list[Message]) -> None:
         try:
-            principal = await node.tickets.redeem(ticket)
-        except StoreError:
-            raise Refused(CLOSE_UNAUTHORIZED, "ticket store unavailable") from None
-        if principal is None or principal.expires_at + node.settings.jwt_leeway_seconds <= now:
-            raise Refused(CLOSE_UNAUTHORIZED, "ticket invalid, used or expired")
-        return principal
-    token = websocket.query_params.get("token") or _bearer(websocket)
-    if not token:
-        raise Refused(CLOSE_UNAUTHORIZED, "token_missing")
-    try:
-        return await node.verifier.verify(token, now)
-    except AuthFailed as error:
-        raise Refused(CLOSE_UNAUTHORIZED, error.code) from None
-    except TokenRevoked:
-        raise Refused(CLOSE_REVOKED, "token_revoked") from None
+            for message in messages:
+                await self._send(message)
+            while self._pending:
+                await self._send(self._pending.popleft())
+        except asyncio.CancelledError:
+            return  # closed with drop_pending: the close message follows in a task of its own
+        except Exception:
+            # The server refused the message: the client went away (uvicorn raises
+            # ClientDisconnected, others OSError) or the socket is closed already.
+            self._pending = None
+            self._writer = None
+            if self.connection is not None:
+                self.connection.on_client_closed(CLOSE_ABNORMAL)
+            return
+        if self._writer is not None:  # it had to wait: the socket has drained
+            self._writer = None
+            if self.connection is not None:
+                self.connection.on_drained()
 
 
-def _bearer(websocket: WebSocket) -> str | None:
-    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+class WebSocketEndpoint:
+    """The ASGI app of ``/ws``: protocol v1 (welcome, replay after ``since``, ``caught_up``,
+    then live), the socket accepted before any refusal so that browsers read the code."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        node: DeliveryNode = scope["app"].state.delivery_node
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        upgrade = Upgrade.parse(
+            scope["query_string"].decode("latin-1"), first_header(scope["headers"])
+        )
+        try:
+            session, principal = await admit(upgrade, node)
+        except Refused as refused:
+            node.metrics.closes.labels(str(refused.code)).inc()
+            with contextlib.suppress(Exception):
+                await send(
+                    {"type": "websocket.close", "code": refused.code, "reason": refused.reason}
+                )
+            return
+        socket = AsgiSocket(send)
+        connection = Connection(socket, session, node, principal)
+        socket.connection = connection
+        connection.start()
+        try:
+            await _read(receive, connection)
+        finally:
+            connection.on_client_closed(CLOSE_ABNORMAL)  # nothing if it has ended already
+            await connection.wait_requests()
+
+
+async def _read(receive: Receive, connection: Connection) -> None:
+    """Feed client messages to ``connection`` until the connection ends."""
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            text = message.get("text")
+            if text is not None:
+                connection.on_text(text)
+            else:
+                connection.on_binary()
+        elif kind == "websocket.disconnect":
+            connection.on_client_closed(message.get("code") or 1005)
+            return
+
+
+# An instance rather than a function: Starlette then calls it as an ASGI app, as is.
+router.add_websocket_route("/ws", cast(Any, WebSocketEndpoint()))

@@ -32,6 +32,11 @@ class LoopHistogram(Collector):
         self._counts[bisect_left(self._bounds, value)] += 1
         self._sum += value
 
+    def observe_many(self, value: float, count: int) -> None:
+        """Count ``count`` observations of the same ``value`` (frames written together)."""
+        self._counts[bisect_left(self._bounds, value)] += count
+        self._sum += value * count
+
     def collect(self) -> Iterator[Metric]:
         cumulative, buckets = 0, []
         for bound, count in zip((*self._bounds, float("inf")), self._counts, strict=True):
