@@ -3,7 +3,7 @@
 A runtime (:mod:`delivery.native` for ``tidings serve``, :mod:`delivery.websocket` under
 ASGI) accepts the socket, admits it (:mod:`delivery.admission`) and gives the connection a
 :class:`FrameSocket`. It then feeds the connection what the client does (:meth:`on_text`,
-:meth:`on_binary`, :meth:`on_client_closed`) and when the socket drains (:meth:`on_drained`);
+:meth:`on_binary`, :meth:`on_socket_closed`) and when the socket drains (:meth:`on_drained`);
 the node's live hub feeds it live entries, and the node's timer wheel wakes it for token
 expiry. The session decides everything; this module carries its actions out.
 
@@ -141,11 +141,12 @@ class Connection:
         """A binary frame from the client (the protocol has none)."""
         self._apply(self._session.receive_binary())
 
-    def on_client_closed(self, code: int) -> None:
-        """The client closed with ``code``, or the connection was lost (1006); ignored once
-        the connection has ended."""
+    def on_socket_closed(self, code: int) -> None:
+        """The socket closed with ``code``: the client's close frame, the runtime's own
+        (a protocol error, a frame over the size limit, a missed pong), or 1006 when the
+        connection was lost without one. Ignored once the connection has ended."""
         if not self._ended:
-            self._session.close(code, "closed by the client")
+            self._session.close(code, "socket closed")
             self._end(code)
 
     def on_drained(self) -> None:

@@ -5,6 +5,7 @@ first closes every connection itself (``hub.close_all``) and only then lets uvic
 finish. Head-size limits and slow-client handling live in :mod:`delivery.transport`.
 """
 
+import asyncio
 import signal
 import socket
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from delivery.app import create_app
 from delivery.auth import RevocationCheck
+from delivery.native import native_protocol
 from delivery.node import SHUTDOWN_GRACE_SECONDS
 from delivery.transport import MAX_HEADER_BYTES, LimitedWebSocketProtocol, RequestHeadLimit
 from foundation.logs import logging_config
@@ -41,17 +43,22 @@ def build_server(
     """A uvicorn server for ``app`` (default: the standalone service), set up from ``settings``.
 
     A host application that mounts ``tidings_router()`` passes its own app to get the same
-    limits, keepalive and 1001 on shutdown.
+    limits, keepalive and 1001 on shutdown; its ``/ws`` is served through ASGI. The standalone
+    service's ``/ws`` is carried by the native runtime (:mod:`delivery.native`) unless
+    ``TIDINGS_WS_RUNTIME=asgi``; REST, probes and metrics go through the app either way.
     """
+    ws: type[asyncio.Protocol] = LimitedWebSocketProtocol
     if app is None:
         app = create_app(settings, revocation_check=revocation_check)
+        if settings.ws_runtime == "native":
+            ws = native_protocol(app)
     config = uvicorn.Config(
         RequestHeadLimit(app, MAX_HEADER_BYTES),
         host=settings.host,
         port=settings.port,
         http="h11",
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        ws=LimitedWebSocketProtocol,
+        ws=ws,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_interval_seconds,

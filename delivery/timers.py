@@ -51,6 +51,10 @@ class TimerWheel:
         self._fired = math.floor(clock() / resolution)  # every slot up to here has fired
         self._task: asyncio.Task[None] | None = None
 
+    def now(self) -> float:
+        """The wheel's clock: what times given to :meth:`schedule` are measured on."""
+        return self._clock()
+
     def __len__(self) -> int:
         """How many items wait for a wake-up."""
         return len(self._where)

@@ -13,6 +13,7 @@ queues close frames at once and aborts a socket that has not flushed them in tim
 This extends uvicorn 0.54's sans-I/O protocol (``pyproject.toml`` pins that minor version).
 """
 
+import asyncio
 import socket
 import struct
 from collections.abc import Iterable, Sized
@@ -28,24 +29,24 @@ MAX_HEADER_BYTES = 16 * 1024
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 
-_HEAD_TOO_LARGE = orjson.dumps(
+HEAD_TOO_LARGE = orjson.dumps(
     {
         "code": "request_head_too_large",
         "message": f"the request line and headers are limited to {MAX_HEADER_BYTES} bytes",
     }
 )
-_BAD_REQUEST = orjson.dumps({"code": "bad_request", "message": "the request is malformed"})
+BAD_REQUEST = orjson.dumps({"code": "bad_request", "message": "the request is malformed"})
 _REQUEST_LINE_EXTRA = len("  HTTP/1.1\r\n")  # around the method and the target
 _HEADER_LINE_EXTRA = len(": \r\n")
 
 
-def _head_size(method: str, target_bytes: int, headers: Iterable[tuple[Sized, Sized]]) -> int:
+def head_size(method: str, target_bytes: int, headers: Iterable[tuple[Sized, Sized]]) -> int:
     """The size of a request line and its header block, as sent (to a byte or two)."""
     header_bytes = sum(len(name) + len(value) + _HEADER_LINE_EXTRA for name, value in headers)
     return len(method) + target_bytes + _REQUEST_LINE_EXTRA + header_bytes + 2
 
 
-def _raw_response(status: int, phrase: str, body: bytes) -> bytes:
+def raw_response(status: int, phrase: str, body: bytes) -> bytes:
     head = (
         f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -67,14 +68,14 @@ class RequestHeadLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             target = len(scope["raw_path"]) + len(scope["query_string"]) + 1
-            if _head_size(scope["method"], target, scope["headers"]) > self._max_bytes:
+            if head_size(scope["method"], target, scope["headers"]) > self._max_bytes:
                 headers = [
                     (b"content-type", b"application/json"),
-                    (b"content-length", b"%d" % len(_HEAD_TOO_LARGE)),
+                    (b"content-length", b"%d" % len(HEAD_TOO_LARGE)),
                     (b"connection", b"close"),
                 ]
                 await send({"type": "http.response.start", "status": 431, "headers": headers})
-                await send({"type": "http.response.body", "body": _HEAD_TOO_LARGE})
+                await send({"type": "http.response.body", "body": HEAD_TOO_LARGE})
                 return
         await self._app(scope, receive, send)
 
@@ -99,7 +100,7 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
             self._refuse(isinstance(failed, SecurityError))
 
     def handle_connect(self, event: Request) -> None:
-        size = _head_size("GET", len(event.path), event.headers.raw_items())
+        size = head_size("GET", len(event.path), event.headers.raw_items())
         if size > MAX_HEADER_BYTES:
             self.handshake_initiated = True
             self._refuse(too_large=True)
@@ -109,9 +110,9 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
     def _refuse(self, too_large: bool) -> None:
         self.handshake_complete = self.close_sent = True
         if too_large:
-            response = _raw_response(431, "Request Header Fields Too Large", _HEAD_TOO_LARGE)
+            response = raw_response(431, "Request Header Fields Too Large", HEAD_TOO_LARGE)
         else:
-            response = _raw_response(400, "Bad Request", _BAD_REQUEST)
+            response = raw_response(400, "Bad Request", BAD_REQUEST)
         self.transport.write(response)
         self.transport.close()
 
@@ -134,9 +135,16 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
     def _abort_if_stuck(self) -> None:
         if self.disconnected or self.transport.get_write_buffer_size() == 0:
             return
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            # Reset rather than close: a plain close would leave the kernel an orphan socket
-            # trying to deliver megabytes to a peer that never reads.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
-        self.transport.abort()
+        reset(self.transport)
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Drop a connection whose peer does not read, with a TCP reset.
+
+    Reset rather than close: a plain close would leave the kernel an orphan socket trying to
+    deliver megabytes to a peer that never reads.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+    transport.abort()

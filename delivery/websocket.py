@@ -87,7 +87,7 @@ class AsgiSocket:
             self._pending = None
             self._writer = None
             if self.connection is not None:
-                self.connection.on_client_closed(CLOSE_ABNORMAL)
+                self.connection.on_socket_closed(CLOSE_ABNORMAL)
             return
         if self._writer is not None:  # it had to wait: the socket has drained
             self._writer = None
@@ -123,7 +123,7 @@ class WebSocketEndpoint:
         try:
             await _read(receive, connection)
         finally:
-            connection.on_client_closed(CLOSE_ABNORMAL)  # nothing if it has ended already
+            connection.on_socket_closed(CLOSE_ABNORMAL)  # nothing if it has ended already
             await connection.wait_requests()
 
 
@@ -139,7 +139,7 @@ async def _read(receive: Receive, connection: Connection) -> None:
             else:
                 connection.on_binary()
         elif kind == "websocket.disconnect":
-            connection.on_client_closed(message.get("code") or 1005)
+            connection.on_socket_closed(message.get("code") or 1005)
             return
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = []
     ping_interval_seconds: float = Field(default=20.0, gt=0)
     replay_page_size: int = Field(default=500, ge=1, le=5000)
+    # What carries /ws in ``tidings serve``: its own runtime, or the ASGI app (as when
+    # mounted in a host's app, which always uses ASGI).
+    ws_runtime: Literal["native", "asgi"] = "native"
 
     @classmethod
     def _csv_fields(cls) -> tuple[str, ...]:
