@@ -20,7 +20,7 @@ COPY api_hooks ./api_hooks
 COPY outbox ./outbox
 COPY delivery ./delivery
 COPY migrations ./migrations
-RUN pip install . \
+RUN pip install '.[server]' \
     && useradd --system --uid 10001 --home-dir /app tidings \
     && mkdir -p /data && chown tidings /data
 COPY examples ./examples
