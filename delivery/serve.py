@@ -6,6 +6,7 @@ finish. Head-size limits and slow-client handling live in :mod:`delivery.transpo
 """
 
 import asyncio
+import gc
 import signal
 import socket
 
@@ -26,6 +27,14 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)
         self._tidings_app = app
+        self.freeze_at_startup = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.freeze_at_startup:
+            # Modules, the app and the node live as long as the process: keep them out of
+            # the collector's full passes, which otherwise stall the loop for ~50 ms.
+            gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         node = getattr(self._tidings_app.state, "delivery_node", None)
@@ -76,4 +85,7 @@ def serve(settings: Settings, *, revocation_check: RevocationCheck | None = None
     """Run the service until SIGINT or SIGTERM, then return (exit status 0)."""
     # uvicorn raises the signal again once it has stopped; let that one do nothing.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
-    build_server(settings, revocation_check=revocation_check).run()
+    server = build_server(settings, revocation_check=revocation_check)
+    if isinstance(server, _Server):
+        server.freeze_at_startup = True  # this process's one job
+    server.run()
