@@ -114,10 +114,16 @@ PUBLISH_CHUNK = 16  # messages per pipelined round trip, between two checks of t
 SEND_QUEUE_SIZE = 100_000  # TIDINGS_SEND_QUEUE_SIZE: no 4408 while the clients lag behind
 BACKLOG = 100  # entries each user replays in the storm
 STORM_EXTRA = 20  # entries per user below the replayed ones
-TARGET_RATIO = 0.5
 DISTURBED = 0.10  # a run is marked when another process took this share of a CPU
-TARGET_P99_MS = 50.0
 SOCKETIO = "Node socket.io"  # the label of the Node peer
+MOUNTED = "tidings mounted"  # the label of tidings in a host's app (ASGI, plain uvicorn)
+# The goals, each measured in the same run as what it is compared with.
+GOAL_OVER_BARE = 0.8  # tidings serve / bare (await), delivered/s
+GOAL_OVER_NODE = 1.1  # tidings serve / Node socket.io, delivered/s
+GOAL_KIB = 16.0  # tidings serve, KiB per idle connection
+GOAL_STORM_SECONDS = 2.0  # reconnect storm, all caught up
+GOAL_MOUNTED_OVER_BARE = 0.6  # tidings mounted / bare (await), delivered/s
+GOAL_MOUNTED_KIB = 24.0  # tidings mounted, KiB per idle connection
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class Config:
     shared_redis: bool
     node: bool  # the Node socket.io peer
     redis_url: str = SHARED_REDIS_URL
+    # A Redis of its own for the mounted node (its hub subscribes to LIVE_CHANNEL, as tidings
+    # serve's does, and pub/sub channels are server-wide). None: the mounted case is left out.
+    mounted_redis_url: str | None = None
     # A private Redis and the Node publisher, counted with the client side.
     helper_pids: tuple[int, ...] = ()
 
@@ -317,6 +326,7 @@ class Subject:
     rounds: int = 0  # every user has been sent seqs 1..rounds
     protocol: str = "tidings"  # what the load generator speaks: "tidings" or "socketio"
     feed: Feed | None = None  # None: the Python publisher (Publisher)
+    redis_client: redis.Redis | None = None  # where its feed publishes; None: the main Redis
     connect: dict[str, Any] = field(default_factory=dict)
     rss_idle: int = 0
     rss_connected: int = 0
@@ -369,19 +379,43 @@ def start_tidings(
     procs: Processes, cfg: Config, data_dir: Path, secret: str, prefix: str
 ) -> Subject:
     """``tidings serve`` on the server CPU, its store migrated, once ``/readyz`` answers."""
+    return start_node(procs, "tidings", [TIDINGS, "serve"], data_dir, cfg.redis_url, secret, prefix)
+
+
+def start_mounted(
+    procs: Processes, redis_url: str, data_dir: Path, secret: str, prefix: str
+) -> Subject:
+    """``bench/mounted_host.py`` (tidings mounted in a host's FastAPI app, plain uvicorn) on
+    the server CPU, with a Redis of its own."""
+    args = [PYTHON, str(REPO / "bench" / "mounted_host.py")]
+    subject = start_node(procs, MOUNTED, args, data_dir, redis_url, secret, prefix)
+    subject.redis_client = redis.Redis.from_url(redis_url)
+    return subject
+
+
+def start_node(
+    procs: Processes,
+    label: str,
+    args: list[str],
+    data_dir: Path,
+    redis_url: str,
+    secret: str,
+    prefix: str,
+) -> Subject:
     data_dir.mkdir(exist_ok=True)
     port = free_port()
-    env = tidings_env(data_dir, cfg.redis_url, secret, port)
+    env = tidings_env(data_dir, redis_url, secret, port)
     migrate(env)
-    process = procs.start("tidings-serve", [TIDINGS, "serve"], cpu=SERVER_CPU, env=env)
+    log = label.replace(" ", "-")
+    process = procs.start(log, args, cpu=SERVER_CPU, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
                 if answer.status == 200:
-                    return Subject("tidings", process, port, LIVE_CHANNEL, user_names(prefix))
+                    return Subject(label, process, port, LIVE_CHANNEL, user_names(prefix))
         time.sleep(0.1)
-    raise RuntimeError("tidings serve did not get ready\n" + procs.log_tail("tidings-serve"))
+    raise RuntimeError(f"{label} did not get ready\n" + procs.log_tail(log))
 
 
 def start_bare(procs: Processes, cfg: Config, secret: str, send: str, prefix: str) -> Subject:
@@ -437,7 +471,7 @@ class Publisher:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self.note_ids = 0
-        self.prepared: tuple[str, list[bytes]] = ("", [])
+        self.prepared: tuple[str, list[bytes], redis.Redis] = ("", [], client)
         base = len(orjson.dumps({"t": time.monotonic_ns(), "pad": ""}))
         self.pad = "x" * (DATA_BYTES - base)
 
@@ -465,25 +499,25 @@ class Publisher:
 
     def prepare(self, subject: Subject, count: int) -> int:
         messages = self.rounds_of(subject, count)
-        self.prepared = (subject.channel, messages)
+        self.prepared = (subject.channel, messages, subject.redis_client or self.redis)
         return len(messages) * BATCH
 
     def publish_prepared(self) -> None:
-        channel, messages = self.prepared
-        self.prepared = ("", [])
-        self.publish_fast(channel, messages)
+        channel, messages, client = self.prepared
+        self.prepared = ("", [], self.redis)
+        self.publish_fast(channel, messages, client)
 
-    def subscriber_backlog(self) -> int:
-        return max((int(c["omem"]) for c in self.redis.client_list(_type="pubsub")), default=0)
+    def subscriber_backlog(self, client: redis.Redis) -> int:
+        return max((int(c["omem"]) for c in client.client_list(_type="pubsub")), default=0)
 
-    def publish_fast(self, channel: str, messages: list[bytes]) -> None:
+    def publish_fast(self, channel: str, messages: list[bytes], client: redis.Redis) -> None:
         """Publish everything at once, pausing while a subscriber lags by FLOW_LIMIT_BYTES."""
         for start in range(0, len(messages), PUBLISH_CHUNK):
-            with self.redis.pipeline(transaction=False) as pipe:
+            with client.pipeline(transaction=False) as pipe:
                 for message in messages[start : start + PUBLISH_CHUNK]:
                     pipe.publish(channel, message)
                 pipe.execute()
-            while self.subscriber_backlog() > FLOW_LIMIT_BYTES:
+            while self.subscriber_backlog(client) > FLOW_LIMIT_BYTES:
                 time.sleep(0.002)
 
     def publish_paced(self, subject: Subject, rounds: int, rate: int) -> None:
@@ -500,7 +534,7 @@ class Publisher:
                 if delay > 0:
                     time.sleep(delay)
                 message = self.message(users[start : start + BATCH], subject.rounds)
-                self.redis.publish(subject.channel, message)
+                (subject.redis_client or self.redis).publish(subject.channel, message)
                 sent += 1
 
 
@@ -730,7 +764,8 @@ def live_phase(
     tmp: Path,
 ) -> list[Subject]:
     """The servers up at once, each with its 1,000 clients; interleaved runs. Returns them
-    in the order bare (await), bare (write), tidings[, Node socket.io with ``emitter``].
+    in the order bare (await), bare (write), tidings[, tidings mounted when it has a Redis of
+    its own][, Node socket.io with ``emitter``].
 
     Each server's memory is measured as soon as it is up, before the next one starts: an
     idle Node process hands memory back to the system after some seconds (V8's memory
@@ -743,6 +778,9 @@ def live_phase(
         lambda: start_bare(procs, cfg, secret, "write", "w"),
         lambda: start_tidings(procs, cfg, tmp / "live", secret, "t"),
     ]
+    mounted_redis = cfg.mounted_redis_url
+    if mounted_redis is not None:
+        starts.append(lambda: start_mounted(procs, mounted_redis, tmp / "mounted", secret, "m"))
     if emitter is not None:
         starts.append(lambda: start_socketio(procs, cfg, secret, "n", emitter))
     subjects = []
@@ -750,18 +788,36 @@ def live_phase(
         subjects.append(start())
         connect_measuring_memory(loadgen, subjects[-1])
     interleaved_runs(loadgen, publisher, subjects, cfg)
-    tidings = subjects[2]
     if cfg.profile is not None:
-        # A copy keeps this run's figures out of the subject's (its seqs continue from it).
-        profiled = dataclasses.replace(
-            tidings, server_cpu=[], client_cpu=[], others=[], disturbed=[], problems=[]
-        )
-        with recording(procs, tidings.pid, cfg.profile / "live.txt"):
-            throughput_run(loadgen, publisher, profiled, cfg, "profiled run (not counted)")
+        for subject, name in ((subjects[2], "live"), (labelled(subjects, MOUNTED), "mounted")):
+            if subject is not None:
+                profile_run(procs, loadgen, publisher, subject, cfg, cfg.profile / f"{name}.txt")
     loadgen.call(60, cmd="close")
     for subject in subjects:
         procs.stop(subject.process)
     return subjects
+
+
+def profile_run(
+    procs: Processes,
+    loadgen: Loadgen,
+    publisher: Publisher,
+    subject: Subject,
+    cfg: Config,
+    out: Path,
+) -> None:
+    """One more throughput run, not counted, with py-spy sampling the server."""
+    # A copy keeps this run's figures out of the subject's (its seqs continue from it).
+    profiled = dataclasses.replace(
+        subject, server_cpu=[], client_cpu=[], others=[], disturbed=[], problems=[]
+    )
+    with recording(procs, subject.pid, out):
+        label = f"{subject.label}: profiled run (not counted)"
+        throughput_run(loadgen, publisher, profiled, cfg, label)
+
+
+def labelled(subjects: list[Subject], label: str) -> Subject | None:
+    return next((subject for subject in subjects if subject.label == label), None)
 
 
 def deflate_phase(
@@ -941,7 +997,7 @@ def live_row(subject: Subject, width: int) -> str:
     else:
         latency = f"{'-':>7} {'-':>7} {'-':>7}"
     return (
-        f"{subject.label:<14} {median(subject.throughput):>9,.0f} {runs:<{width}}"
+        f"{subject.label:<16} {median(subject.throughput):>9,.0f} {runs:<{width}}"
         f" {median(subject.server_cpu):>7.0%} {median(subject.client_cpu):>7.0%}"
         f" {max(subject.others):>7.0%} {latency}"
     )
@@ -950,10 +1006,11 @@ def live_row(subject: Subject, width: int) -> str:
 def print_live(subjects: list[Subject], deflate: Deflate | None) -> None:
     bare, _, tidings = subjects[:3]
     width = max(12, 7 * len(tidings.throughput))
-    peer = f" ({SOCKETIO}: 1 per message, from @socket.io/redis-emitter)" if subjects[3:] else ""
+    node = labelled(subjects, SOCKETIO)
+    peer = f" ({SOCKETIO}: 1 per message, from @socket.io/redis-emitter)" if node else ""
     print(f"\n1. Live fan-out: {USERS:,} clients, {BATCH} notifications per pub/sub message{peer}")
     print(
-        f"{'server':<14} {'frames/s':>9} {'(runs)':<{width}} {'server':>7} {'clients':>7}"
+        f"{'server':<16} {'frames/s':>9} {'(runs)':<{width}} {'server':>7} {'clients':>7}"
         f" {'others':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
     )
     for subject in subjects:
@@ -1009,16 +1066,16 @@ def print_storm(storm: Storm, subjects: list[Subject]) -> None:
 
 
 def print_memory(subjects: list[Subject], deflate: Deflate | None) -> None:
-    gc = f" ({SOCKETIO}'s after a full V8 collection)" if subjects[3:] else ""
+    gc = f" ({SOCKETIO}'s after a full V8 collection)" if labelled(subjects, SOCKETIO) else ""
     print(f"\n3. Memory: server VmRSS with 0 and {USERS:,} idle connections{gc}")
     print(
-        f"{'server':<14} {'0 conns KiB':>12} {'1,000 KiB':>10} {'KiB/conn':>9}"
+        f"{'server':<16} {'0 conns KiB':>12} {'1,000 KiB':>10} {'KiB/conn':>9}"
         f" {'with deflate KiB/conn':>22}"
     )
     for subject in subjects:
         kib = deflate.kib.get(subject.label) if deflate else None
         print(
-            f"{subject.label:<14} {subject.rss_idle:>12,} {subject.rss_connected:>10,}"
+            f"{subject.label:<16} {subject.rss_idle:>12,} {subject.rss_connected:>10,}"
             f" {subject.kib_per_connection:>9.1f} {f'{kib:.1f}' if kib else '-':>22}"
         )
 
@@ -1027,29 +1084,52 @@ def p99_of(subject: Subject) -> float:
     return median([lat[1] for lat in subject.latency])
 
 
-def print_summary(subjects: list[Subject]) -> None:
-    """The figures the project's goals are stated in, for every server of the run."""
+def print_summary(subjects: list[Subject], storm: Storm) -> None:
+    """The goals, each figure against what it is compared with in this run."""
     bare, bare_write, tidings = subjects[:3]
     delivered = median(tidings.throughput)
+    print("\n4. The goals (ratios within this run)")
     ratio = delivered / median(bare.throughput)
-    p99 = p99_of(tidings)
-    print("\n4. The project's goals")
     print(
-        f"tidings / {bare.label} (bare batched websockets), delivered/s: {ratio:.3f}"
-        f" (target >= {TARGET_RATIO}): {verdict(ratio >= TARGET_RATIO)};"
+        f"tidings / {bare.label} (the bare batched server), delivered/s: {ratio:.3f}"
+        f" (goal >= {GOAL_OVER_BARE}): {verdict(ratio >= GOAL_OVER_BARE)};"
         f" tidings / {bare_write.label}: {delivered / median(bare_write.throughput):.3f}"
     )
-    for peer in subjects[3:]:
-        print(f"tidings / {peer.label}, delivered/s: {delivered / median(peer.throughput):.3f}")
+    node = labelled(subjects, SOCKETIO)
+    if node is not None:
+        ratio = delivered / median(node.throughput)
+        print(
+            f"tidings / {node.label}, delivered/s: {ratio:.3f} (goal >= {GOAL_OVER_NODE}):"
+            f" {verdict(ratio >= GOAL_OVER_NODE)}"
+        )
+    peers = [subject for subject in (bare, node) if subject is not None]
+    worst = min(p99_of(peer) for peer in peers)
     print(
-        f"tidings p99 at {RATE:,} frames/s: {p99:.2f} ms (target < {TARGET_P99_MS:.0f} ms):"
-        f" {verdict(p99 < TARGET_P99_MS)}"
+        f"p99 at {RATE:,} frames/s: tidings {p99_of(tidings):.2f} ms; "
+        + "; ".join(f"{peer.label} {p99_of(peer):.2f} ms" for peer in peers)
+        + f" (goal: no worse than either): {verdict(p99_of(tidings) <= worst)}"
     )
-    timed = [subject for subject in subjects if subject.latency]
+    kib = tidings.kib_per_connection
     print(
-        f"p99 at {RATE:,} frames/s, ms: "
-        + "; ".join(f"{subject.label} {p99_of(subject):.2f}" for subject in timed)
+        f"tidings, KiB per idle connection: {kib:.1f} (goal <= {GOAL_KIB:.0f}):"
+        f" {verdict(kib <= GOAL_KIB)}"
     )
+    seconds = median([run["seconds"] for run in storm.runs])
+    print(
+        f"reconnect storm, all caught up: {seconds:.2f} s (goal <= {GOAL_STORM_SECONDS:.0f} s):"
+        f" {verdict(seconds <= GOAL_STORM_SECONDS)}"
+    )
+    mounted = labelled(subjects, MOUNTED)
+    if mounted is not None:
+        ratio = median(mounted.throughput) / median(bare.throughput)
+        kib = mounted.kib_per_connection
+        print(
+            f"{mounted.label} / {bare.label}, delivered/s: {ratio:.3f}"
+            f" (goal >= {GOAL_MOUNTED_OVER_BARE}): {verdict(ratio >= GOAL_MOUNTED_OVER_BARE)};"
+            f" KiB per idle connection: {kib:.1f} (goal <= {GOAL_MOUNTED_KIB:.0f}):"
+            f" {verdict(kib <= GOAL_MOUNTED_KIB)}; p99 at {RATE:,} frames/s:"
+            f" {p99_of(mounted):.2f} ms"
+        )
     print(
         "KiB per idle connection: "
         + "; ".join(f"{subject.label} {subject.kib_per_connection:.1f}" for subject in subjects)
@@ -1067,7 +1147,7 @@ def print_report(
     print_live(subjects, deflate)
     print_storm(storm, subjects)
     print_memory(subjects, deflate)
-    print_summary(subjects)
+    print_summary(subjects, storm)
     problems = [p for s in subjects for p in s.problems] + storm.problems
     problems += deflate.problems if deflate else []
     clean = "none (every frame arrived, in seq order, no connection closed by a server)"
@@ -1168,6 +1248,9 @@ def header_lines(cfg: Config, client: redis.Redis, publisher: Publisher, peer: s
         " channels, and take turns in each round",
         f"traffic: {data}-byte data, {frame}-byte frames, clients without compression unless"
         f" said; tidings with TIDINGS_SEND_QUEUE_SIZE={SEND_QUEUE_SIZE}",
+        f"tidings: `tidings serve` ({loop_note()}); {MOUNTED}: Tidings(settings).mount(app) in a"
+        " minimal FastAPI app under plain uvicorn (bench/mounted_host.py), with a private Redis"
+        " of its own" + ("" if cfg.mounted_redis_url else ": left out (--shared-redis)"),
     ]
     if cfg.node:
         lines.append(
@@ -1179,6 +1262,14 @@ def header_lines(cfg: Config, client: redis.Redis, publisher: Publisher, peer: s
     return lines
 
 
+def loop_note() -> str:
+    """Which event loop the servers' uvicorn picks: uvloop when installed (the server extra)."""
+    try:
+        return f"uvloop {importlib.metadata.version('uvloop')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "asyncio's loop, uvloop not installed"
+
+
 def run(cfg: Config, procs: Processes, tmp: Path) -> None:
     started = time.monotonic()
     peer = f"{SOCKETIO}: left out (--no-node)"
@@ -1188,7 +1279,10 @@ def run(cfg: Config, procs: Processes, tmp: Path) -> None:
         peer = f"{SOCKETIO}: {socketio_peer.versions()}"
     if not cfg.shared_redis:
         url, pid = start_redis(procs)
-        cfg = dataclasses.replace(cfg, redis_url=url, helper_pids=(pid,))
+        mounted_url, mounted_pid = start_redis(procs)
+        cfg = dataclasses.replace(
+            cfg, redis_url=url, mounted_redis_url=mounted_url, helper_pids=(pid, mounted_pid)
+        )
     client = redis.Redis.from_url(cfg.redis_url)
     publisher = Publisher(client)
     header = header_lines(cfg, client, publisher, peer)
@@ -1257,7 +1351,7 @@ def main() -> None:
                 run(cfg, procs, tmp)
         except (KeyboardInterrupt, TimeoutError, RuntimeError) as error:
             print(f"bench_delivery stopped: {type(error).__name__}: {error}", file=sys.stderr)
-            for log in ("tidings-serve", "bare-server", "socketio-server", "loadgen"):
+            for log in ("tidings", "tidings-mounted", "bare-server", "socketio-server", "loadgen"):
                 tail = procs.log_tail(log, 10)
                 if tail:
                     print(f"--- {log} log ---\n{tail}", file=sys.stderr)
