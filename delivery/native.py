@@ -23,7 +23,7 @@ import asyncio
 import logging
 import os
 import struct
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from uvicorn.config import Config
 from uvicorn.server import ServerState
@@ -125,8 +125,8 @@ class NativeWebSocket(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not subclasses of asyncio.Transport, but have its methods.
+        self._transport = cast(asyncio.Transport, transport)
         self._server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn's set
 
     def data_received(self, data: bytes) -> None:
