@@ -187,7 +187,8 @@ def test_mongo_runs_as_the_replica_set_the_url_names(services: dict[str, dict[st
 def test_the_dockerfile_installs_the_package_with_the_cli_entrypoint() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.13-slim\b", dockerfile, re.MULTILINE)
-    assert re.search(r"^RUN pip install \.", dockerfile, re.MULTILINE)
+    # The package itself, with the server extra (uvloop) for `tidings serve`.
+    assert re.search(r"^RUN pip install '\.\[server\]'", dockerfile, re.MULTILINE)
     assert re.search(r'^ENTRYPOINT \["tidings"\]$', dockerfile, re.MULTILINE)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     included = project["tool"]["setuptools"]["packages"]["find"]["include"]

@@ -22,13 +22,11 @@ no task while idle, no queue, no ASGI scope or middleware frames.
 import asyncio
 import logging
 import os
-import struct
 from typing import Any, ClassVar, cast
 
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.exceptions import SecurityError
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -37,39 +35,23 @@ from websockets.server import ServerProtocol
 from delivery.actions import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
 from delivery.admission import Refused, Upgrade, admit
 from delivery.connection import CLOSE_ABNORMAL, Connection
-from delivery.node import DeliveryNode
-from delivery.transport import (
-    BAD_REQUEST,
-    HEAD_TOO_LARGE,
-    MAX_HEADER_BYTES,
-    head_size,
-    raw_response,
-    reset,
+from delivery.native.wire import (
+    BAD_REQUEST_RESPONSE,
+    CLOSE_INVALID_DATA,
+    HEAD_TOO_LARGE_RESPONSE,
+    NOT_FOUND,
+    WS_PATH,
+    extensions,
+    text_frame,
 )
+from delivery.node import DeliveryNode
+from delivery.transport import MAX_HEADER_BYTES, head_size, reset
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("uvicorn.error")  # where uvicorn logs WebSocket requests
 # websockets logs every connection's opening and closing at INFO; the node logs its own line.
 protocol_log = logging.getLogger("delivery.native.websocket")
 protocol_log.setLevel(logging.WARNING)
-
-WS_PATH = "/ws"
-CLOSE_INVALID_DATA = 1007
-_NOT_FOUND = b'{"code":"not_found","message":"no WebSocket endpoint at this path"}'
-_SHORT = struct.Struct("!BB")
-_MEDIUM = struct.Struct("!BBH")
-_LONG = struct.Struct("!BBQ")
-_TEXT_FIN = 0x81
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final text frame (what a server sends) carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return _SHORT.pack(_TEXT_FIN, size) + payload
-    if size < 65536:
-        return _MEDIUM.pack(_TEXT_FIN, 126, size) + payload
-    return _LONG.pack(_TEXT_FIN, 127, size) + payload
 
 
 def native_protocol(app: Any) -> type["NativeWebSocket"]:
@@ -109,7 +91,7 @@ class NativeWebSocket(asyncio.Protocol):
         self._server_state = server_state
         self._transport: asyncio.Transport | None = None
         self._ws = ServerProtocol(
-            extensions=_extensions(config), max_size=config.ws_max_size, logger=protocol_log
+            extensions=extensions(config), max_size=config.ws_max_size, logger=protocol_log
         )
         self._node: DeliveryNode | None = None
         self._connection: Connection | None = None
@@ -238,7 +220,7 @@ class NativeWebSocket(asyncio.Protocol):
             return
         path, _, query = request.path.partition("?")
         if path != WS_PATH:
-            self._answer(404, "Not Found", _NOT_FOUND, request.path)
+            self._answer(NOT_FOUND, request.path, "404")
             return
         response = ws.accept(request)
         ws.send_response(response)
@@ -287,16 +269,13 @@ class NativeWebSocket(asyncio.Protocol):
         self._transport.resume_reading()  # for the client's answer, which ends the TCP connection
 
     def _refuse_request(self, too_large: bool) -> None:
-        if too_large:
-            self._answer(431, "Request Header Fields Too Large", HEAD_TOO_LARGE, None)
-        else:
-            self._answer(400, "Bad Request", BAD_REQUEST, None)
+        self._answer(HEAD_TOO_LARGE_RESPONSE if too_large else BAD_REQUEST_RESPONSE)
 
-    def _answer(self, status: int, phrase: str, body: bytes, path: str | None) -> None:
+    def _answer(self, response: bytes, path: str | None = None, status: str = "") -> None:
         if path is not None:
-            self._log(path, str(status))
+            self._log(path, status)
         assert self._transport is not None
-        self._transport.write(raw_response(status, phrase, body))
+        self._transport.write(response)
         self._close_transport()
 
     def _log(self, path: str, outcome: str) -> None:
@@ -406,14 +385,3 @@ class NativeWebSocket(asyncio.Protocol):
 
     def _ping_timeout(self) -> float:
         return float(self._config.ws_ping_timeout or self._ping_interval())
-
-
-def _extensions(config: Config) -> list[ServerPerMessageDeflateFactory]:
-    if not config.ws_per_message_deflate:
-        return []
-    # As uvicorn's own WebSocket protocol negotiates it.
-    return [
-        ServerPerMessageDeflateFactory(
-            server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
-        )
-    ]
