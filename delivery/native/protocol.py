@@ -22,6 +22,7 @@ no task while idle, no queue, no ASGI scope or middleware frames.
 import asyncio
 import logging
 import os
+import random
 from typing import Any, ClassVar, cast
 
 from uvicorn.config import Config
@@ -258,7 +259,9 @@ class NativeWebSocket(asyncio.Protocol):
             self._admission = None
         self._connection = Connection(self, session, node, principal)
         self._connection.start()
-        self._next_ping = node.timers.now() + self._ping_interval()
+        # The first ping comes after half to all of the interval: connections opened together
+        # (a reconnect storm) are not all pinged in the same second ever after.
+        self._next_ping = node.timers.now() + self._ping_interval() * random.uniform(0.5, 1.0)
         node.timers.schedule(self, self._next_ping)
         self._transport.resume_reading()
 
