@@ -2,10 +2,11 @@
 socket.io, in one run.
 
 Run: ``.venv/bin/python bench/bench_delivery.py [--quick] [--runs N] [--profile DIR]
-[--shared-redis] [--no-node]``. Needs ``redis-server`` on PATH, 2 CPUs, and ``node`` and
-``npm`` for the Node peer (``--no-node`` leaves it out; without them and without the flag
-the benchmark stops at once and says so). The peer's packages are installed with ``npm ci``
-in ``bench/peers/socketio`` when missing or older than its lockfile (``socketio_peer.py``).
+[--shared-redis] [--no-node] [--before TREE]``. Needs ``redis-server`` on PATH, 2 CPUs,
+and ``node`` and ``npm`` for the Node peer (``--no-node`` leaves it out; without them and
+without the flag the benchmark stops at once and says so). The peer's packages are
+installed with ``npm ci`` in ``bench/peers/socketio`` when missing or older than its
+lockfile (``socketio_peer.py``).
 
 A private Redis is started (database 11, flushed): pub/sub channels are server-wide, so on a
 shared server this benchmark's traffic on ``tidings:live`` would reach every tidings node and
@@ -30,6 +31,15 @@ channel of its own for each bare server). The bare server decodes them with
 The bare server runs twice: ``await`` (``await ws.send`` per frame, the baseline of the
 target) and ``write`` (``websockets.broadcast``, a synchronous write per frame without
 backpressure: a higher ceiling, and a check that the load generator keeps up).
+
+tidings runs twice in the live phase: ``tidings serve`` (its native WebSocket runtime, and
+uvloop when the ``server`` extra is installed) and ``tidings mounted``: the public mount API
+(``Tidings(settings).mount(app)``) in a minimal FastAPI app served by plain ``uvicorn.run``
+(``bench/mounted_host.py``), where ``/ws`` goes through ASGI. Each tidings node subscribes to
+``LIVE_CHANNEL``, so each gets a private Redis of its own. ``--before TREE`` adds a third:
+``tidings serve`` from another source tree (a ``git archive`` of an earlier commit), run as
+it was installed then (without uvloop), in the live phase and in the storm, for before/after
+figures measured in the same run.
 
 The Node peer (socket.io 4.8 with ``@socket.io/redis-adapter``, one room per user, the token
 in the CONNECT packet) gets the same notifications, seqs and publish-time stamps as a
@@ -117,6 +127,13 @@ STORM_EXTRA = 20  # entries per user below the replayed ones
 DISTURBED = 0.10  # a run is marked when another process took this share of a CPU
 SOCKETIO = "Node socket.io"  # the label of the Node peer
 MOUNTED = "tidings mounted"  # the label of tidings in a host's app (ASGI, plain uvicorn)
+BEFORE = "tidings before"  # the label of tidings serve from another source tree (--before)
+# How --before runs `tidings serve` from that tree: as it was installed then, without uvloop.
+# The tree goes first on the path: ahead of the working directory, which is this one's.
+BEFORE_SERVE = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.modules['uvloop'] = None;"
+    " sys.argv = ['tidings', 'serve']; from tidings.cli import main; sys.exit(main())"
+)
 # The goals, each measured in the same run as what it is compared with.
 GOAL_OVER_BARE = 0.8  # tidings serve / bare (await), delivered/s
 GOAL_OVER_NODE = 1.1  # tidings serve / Node socket.io, delivered/s
@@ -140,6 +157,10 @@ class Config:
     # A Redis of its own for the mounted node (its hub subscribes to LIVE_CHANNEL, as tidings
     # serve's does, and pub/sub channels are server-wide). None: the mounted case is left out.
     mounted_redis_url: str | None = None
+    # Another source tree whose `tidings serve` runs beside this one's (--before), with a
+    # Redis of its own too.
+    before: Path | None = None
+    before_redis_url: str | None = None
     # A private Redis and the Node publisher, counted with the client side.
     helper_pids: tuple[int, ...] = ()
 
@@ -154,6 +175,13 @@ def config_from(args: argparse.Namespace) -> Config:
         # About 45 s per round of runs; the watchdog keeps its margin.
         cfg = dataclasses.replace(
             cfg, runs=args.runs, watchdog_seconds=cfg.watchdog_seconds + 90 * args.runs
+        )
+    if args.before is not None:
+        if args.shared_redis:
+            raise SystemExit("--before needs the private Redis: leave out --shared-redis")
+        # One more server in each round and in the storm.
+        cfg = dataclasses.replace(
+            cfg, before=args.before.resolve(), watchdog_seconds=cfg.watchdog_seconds + 240
         )
     return cfg
 
@@ -389,6 +417,18 @@ def start_mounted(
     the server CPU, with a Redis of its own."""
     args = [PYTHON, str(REPO / "bench" / "mounted_host.py")]
     subject = start_node(procs, MOUNTED, args, data_dir, redis_url, secret, prefix)
+    subject.redis_client = redis.Redis.from_url(redis_url)
+    return subject
+
+
+def start_before(
+    procs: Processes, cfg: Config, data_dir: Path, secret: str, prefix: str
+) -> Subject:
+    """``tidings serve`` from the ``--before`` tree, on the server CPU, with its own Redis."""
+    assert cfg.before is not None and cfg.before_redis_url is not None
+    args = [PYTHON, "-c", BEFORE_SERVE, str(cfg.before)]
+    redis_url = cfg.before_redis_url
+    subject = start_node(procs, BEFORE, args, data_dir, redis_url, secret, prefix)
     subject.redis_client = redis.Redis.from_url(redis_url)
     return subject
 
@@ -778,6 +818,8 @@ def live_phase(
         lambda: start_bare(procs, cfg, secret, "write", "w"),
         lambda: start_tidings(procs, cfg, tmp / "live", secret, "t"),
     ]
+    if cfg.before is not None:
+        starts.append(lambda: start_before(procs, cfg, tmp / "before", secret, "b"))
     mounted_redis = cfg.mounted_redis_url
     if mounted_redis is not None:
         starts.append(lambda: start_mounted(procs, mounted_redis, tmp / "mounted", secret, "m"))
@@ -852,6 +894,7 @@ class Storm:
     setup_route: float = 0.0
     entries: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
+    before_runs: list[dict[str, Any]] = field(default_factory=list)  # --before's node
     problems: list[str] = field(default_factory=list)
     disturbed: list[str] = field(default_factory=list)
 
@@ -949,6 +992,14 @@ def storm_phase(
         with recording(procs, subject.pid, cfg.profile / "storm.txt"):
             storm_run(loadgen, subject, head, cfg, Storm(), "profiled storm (not counted)")
     procs.stop(subject.process)
+    if cfg.before is not None:
+        subject = start_before(procs, cfg, data_dir, loadgen.secret, "s")
+        before = Storm()
+        for run in range(cfg.runs):
+            storm_run(loadgen, subject, head, cfg, before, f"{BEFORE}: storm run {run + 1}")
+        storm.before_runs, storm.problems = before.runs, storm.problems + before.problems
+        storm.disturbed += before.disturbed
+        procs.stop(subject.process)
     return storm
 
 
@@ -1047,15 +1098,9 @@ def print_storm(storm: Storm, subjects: list[Subject]) -> None:
         f"{'case':<40} {'all caught up s':>15} {'(runs)':<{width}} {'frames/s':>9}"
         f" {'srv CPU':>7} {'client p50/p99 s':>16}"
     )
-    rates = [run["replayed"] / run["seconds"] for run in storm.runs]
-    p50 = median([run["ttcu_p50"] for run in storm.runs])
-    p99 = median([run["ttcu_p99"] for run in storm.runs])
-    cpu = median([run["server_cpu"] / run["seconds"] for run in storm.runs])
-    runs = " ".join(f"{s:.2f}" for s in seconds)
-    print(
-        f"{'tidings, replay since head-100':<40} {median(seconds):>15.2f} {runs:<{width}}"
-        f" {median(rates):>9,.0f} {cpu:>7.0%} {p50:>7.2f}/{p99:<8.2f}"
-    )
+    for label, found in (("tidings", storm.runs), (BEFORE, storm.before_runs)):
+        if found:
+            print(storm_row(f"{label}, replay since head-100", found, width))
     for subject in (subjects[2], subjects[0], *subjects[3:]):
         label = f"{subject.label}, connect only, no replay"
         c = subject.connect
@@ -1063,6 +1108,19 @@ def print_storm(storm: Storm, subjects: list[Subject]) -> None:
             f"{label:<40} {c['seconds']:>15.2f} {'1 run':<{width}} {'-':>9}"
             f" {c['server_cpu'] / c['seconds']:>7.0%} {c['ttcu_p50']:>7.2f}/{c['ttcu_p99']:<8.2f}"
         )
+
+
+def storm_row(label: str, runs: list[dict[str, Any]], width: int) -> str:
+    seconds = [run["seconds"] for run in runs]
+    rates = [run["replayed"] / run["seconds"] for run in runs]
+    p50 = median([run["ttcu_p50"] for run in runs])
+    p99 = median([run["ttcu_p99"] for run in runs])
+    cpu = median([run["server_cpu"] / run["seconds"] for run in runs])
+    listed = " ".join(f"{s:.2f}" for s in seconds)
+    return (
+        f"{label:<40} {median(seconds):>15.2f} {listed:<{width}}"
+        f" {median(rates):>9,.0f} {cpu:>7.0%} {p50:>7.2f}/{p99:<8.2f}"
+    )
 
 
 def print_memory(subjects: list[Subject], deflate: Deflate | None) -> None:
@@ -1129,6 +1187,15 @@ def print_summary(subjects: list[Subject], storm: Storm) -> None:
             f" KiB per idle connection: {kib:.1f} (goal <= {GOAL_MOUNTED_KIB:.0f}):"
             f" {verdict(kib <= GOAL_MOUNTED_KIB)}; p99 at {RATE:,} frames/s:"
             f" {p99_of(mounted):.2f} ms"
+        )
+    before = labelled(subjects, BEFORE)
+    if before is not None:
+        seconds_before = median([run["seconds"] for run in storm.before_runs])
+        print(
+            f"tidings / {before.label}: delivered/s"
+            f" {delivered / median(before.throughput):.2f}x; KiB per idle connection"
+            f" {tidings.kib_per_connection:.1f} against {before.kib_per_connection:.1f};"
+            f" storm {seconds:.2f} s against {seconds_before:.2f} s"
         )
     print(
         "KiB per idle connection: "
@@ -1283,6 +1350,11 @@ def run(cfg: Config, procs: Processes, tmp: Path) -> None:
         cfg = dataclasses.replace(
             cfg, redis_url=url, mounted_redis_url=mounted_url, helper_pids=(pid, mounted_pid)
         )
+        if cfg.before is not None:
+            before_url, before_pid = start_redis(procs)
+            cfg = dataclasses.replace(
+                cfg, before_redis_url=before_url, helper_pids=(*cfg.helper_pids, before_pid)
+            )
     client = redis.Redis.from_url(cfg.redis_url)
     publisher = Publisher(client)
     header = header_lines(cfg, client, publisher, peer)
@@ -1327,6 +1399,13 @@ def main() -> None:
         "--shared-redis",
         action="store_true",
         help=f"use {SHARED_REDIS_URL} rather than a private redis-server",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="also run `tidings serve` from the source tree TREE (e.g. a `git archive` of an"
+        " earlier commit), without uvloop, as 'tidings before' (needs the private Redis)",
     )
     parser.add_argument(
         "--no-node",
