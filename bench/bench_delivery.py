@@ -831,7 +831,12 @@ def live_phase(
         connect_measuring_memory(loadgen, subjects[-1])
     interleaved_runs(loadgen, publisher, subjects, cfg)
     if cfg.profile is not None:
-        for subject, name in ((subjects[2], "live"), (labelled(subjects, MOUNTED), "mounted")):
+        profiled = (
+            (subjects[2], "live"),
+            (labelled(subjects, MOUNTED), "mounted"),
+            (labelled(subjects, BEFORE), "before"),
+        )
+        for subject, name in profiled:
             if subject is not None:
                 profile_run(procs, loadgen, publisher, subject, cfg, cfg.profile / f"{name}.txt")
     loadgen.call(60, cmd="close")

@@ -100,31 +100,36 @@ class WebSocketEndpoint:
     then live), the socket accepted before any refusal so that browsers read the code."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        node: DeliveryNode = scope["app"].state.delivery_node
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        upgrade = Upgrade.parse(
-            scope["query_string"].decode("latin-1"), first_header(scope["headers"])
-        )
-        try:
-            session, principal = await admit(upgrade, node)
-        except Refused as refused:
-            node.metrics.closes.labels(str(refused.code)).inc()
-            with contextlib.suppress(Exception):
-                await send(
-                    {"type": "websocket.close", "code": refused.code, "reason": refused.reason}
-                )
+        connection = await _admitted(scope, send)
+        if connection is None:
             return
-        socket = AsgiSocket(send)
-        connection = Connection(socket, session, node, principal)
-        socket.connection = connection
         connection.start()
         try:
             await _read(receive, connection)
         finally:
             connection.on_socket_closed(CLOSE_ABNORMAL)  # nothing if it has ended already
             await connection.wait_requests()
+
+
+async def _admitted(scope: Scope, send: Send) -> Connection | None:
+    """The connection of an accepted socket, or ``None`` once it is closed with the code
+    that refuses it. (Apart, so that what admission read is not kept for the connection's
+    life.)"""
+    node: DeliveryNode = scope["app"].state.delivery_node
+    upgrade = Upgrade.parse(scope["query_string"].decode("latin-1"), first_header(scope["headers"]))
+    try:
+        session, principal = await admit(upgrade, node)
+    except Refused as refused:
+        node.metrics.closes.labels(str(refused.code)).inc()
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": refused.code, "reason": refused.reason})
+        return None
+    socket = AsgiSocket(send)
+    socket.connection = Connection(socket, session, node, principal)
+    return socket.connection
 
 
 async def _read(receive: Receive, connection: Connection) -> None:
