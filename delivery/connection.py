@@ -83,6 +83,7 @@ class Connection:
     __slots__ = (
         "_backlog",
         "_ended",
+        "_held",
         "_node",
         "_queue_limit",
         "_requests",
@@ -107,6 +108,7 @@ class Connection:
         self.principal = principal  # the latest token's, for revocation checks
         self._queue_limit = node.settings.send_queue_size
         self._backlog: deque[str] | None = None  # frames waiting while the socket is stalled
+        self._held: list[str] | None = None  # frames of the batch the hub is dispatching
         self._requests: deque[Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._ended = False
@@ -168,11 +170,13 @@ class Connection:
     def on_entries(self, entries: Sequence[InboxEntry]) -> None:
         session = self._session
         sent_before = session.last_sent
+        self._hold()
         self._apply(session.live(entries))
         if session.last_sent > sent_before:
             self._written_live(entries, sent_before)
 
     def on_broadcast(self, notification: Notification) -> None:
+        self._hold()
         self._apply(self._session.broadcast(notification))
 
     def on_resync(self) -> None:
@@ -213,8 +217,22 @@ class Connection:
         if frames is not None:
             self._write(frames)
 
+    def _hold(self) -> None:
+        """Hold the frames of the batch the hub is dispatching until it has given every
+        listener its part (see ``LiveHub.after_dispatch``)."""
+        if self._held is None and self._node.hub.after_dispatch(self._release):
+            self._held = []
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._write(held)
+
     def _write(self, frames: list[str]) -> None:
         if self._ended:
+            return
+        if self._held is not None:
+            self._held.extend(frames)
             return
         if self._backlog is None and not self._socket.stalled:
             self._socket.send_frames(frames)
@@ -237,6 +255,7 @@ class Connection:
     def _close(self, close: Close) -> None:
         if self._ended:
             return
+        self._release()  # frames held for the batch being dispatched go first
         backlog, self._backlog = self._backlog, None
         too_slow = close.code == CLOSE_TOO_SLOW
         if backlog and not too_slow:

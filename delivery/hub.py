@@ -13,7 +13,7 @@ that user's connections on every node with 4403 (:func:`delivery.revocation.revo
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from delivery.auth import Principal
 from foundation.constants import LIVE_CHANNEL, REVOKE_CHANNEL
-from outbox.live_wire import decode_live_batch
+from outbox.live_wire import LiveBatch, decode_live_batch
 from outbox.records import InboxEntry, Notification
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class LiveHub:
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._after_dispatch: list[Callable[[], None]] | None = None  # set while dispatching
 
     @property
     def subscribed(self) -> bool:
@@ -136,6 +137,17 @@ class LiveHub:
         """Every listener this node holds now."""
         return self._all_listeners()
 
+    def after_dispatch(self, callback: Callable[[], None]) -> bool:
+        """While a batch is being dispatched, run ``callback`` once every listener has had
+        its part (True); outside a dispatch, do nothing (False).
+
+        Listeners hold the frames a batch gives them and write them then: the writes of one
+        batch go out back to back, rather than between the work of building the others."""
+        if self._after_dispatch is None:
+            return False
+        self._after_dispatch.append(callback)
+        return True
+
     def dispatch(self, data: bytes) -> None:
         """Hand one published batch to the listeners of its users."""
         try:
@@ -143,12 +155,28 @@ class LiveHub:
         except ValueError:
             log.warning("ignored a malformed live message (%d bytes)", len(data))
             return
-        by_user: defaultdict[str, list[InboxEntry]] = defaultdict(list)
+        self._after_dispatch = []
+        try:
+            self._hand_out(batch)
+        finally:
+            callbacks, self._after_dispatch = self._after_dispatch, None
+            for callback in callbacks:
+                callback()
+
+    def _hand_out(self, batch: LiveBatch) -> None:
+        # Once per entry of every batch: plain dict operations, no defaultdict lookups.
+        listeners = self._listeners
+        by_user: dict[str, list[InboxEntry]] = {}
         for entry in batch.entries:
-            if entry.user_id in self._listeners:
-                by_user[entry.user_id].append(entry)
+            user_id = entry.user_id
+            if user_id in listeners:
+                held = by_user.get(user_id)
+                if held is None:
+                    by_user[user_id] = [entry]
+                else:
+                    held.append(entry)
         for user_id, entries in by_user.items():
-            for listener in tuple(self._listeners.get(user_id, ())):
+            for listener in tuple(listeners.get(user_id, ())):
                 listener.on_entries(entries)
         for notification in batch.broadcasts:
             for listener in self._all_listeners():
