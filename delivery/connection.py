@@ -48,6 +48,7 @@ from delivery.actions import (
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.node import DeliveryNode
 from delivery.session import DeliverySession, SessionState
+from delivery.unacked import UnackedFrames
 from foundation.errors import StoreError
 from outbox.records import AckOutcome, InboxEntry, Notification
 
@@ -90,7 +91,6 @@ class Connection:
         "_session",
         "_socket",
         "_unacked",
-        "_unacked_frames",
         "_worker",
         "principal",
     )
@@ -112,10 +112,7 @@ class Connection:
         self._requests: deque[Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._ended = False
-        # Live frames not acknowledged yet: runs of consecutive seqs written together, as
-        # [first, last, monotonic time written], for written-to-acknowledged latency.
-        self._unacked: deque[list[float]] | None = None
-        self._unacked_frames = 0
+        self._unacked = UnackedFrames(node.settings.send_queue_size)  # written-to-acked
 
     @property
     def user_id(self) -> str:
@@ -267,7 +264,6 @@ class Connection:
     def _end(self, code: int) -> None:
         self._ended = True
         self._backlog = None
-        self._unacked = None
         self._node.timers.cancel(self)
         # Counted once the close frame is handed to the socket, or the client's arrived.
         self._node.metrics.closes.labels(str(code)).inc()
@@ -334,7 +330,7 @@ class Connection:
     async def _store_ack(self, seq: int) -> None:
         outcome = await self._node.store.record_ack(self.user_id, self._session.device, seq)
         if outcome is AckOutcome.STORED:
-            self._observe_ack(seq)
+            self._unacked.acked(seq, self._node.metrics.written_to_acked)
         self._apply(self._session.ack_result(seq, outcome))
 
     async def _refresh(self, token: str) -> list[Action]:
@@ -357,43 +353,7 @@ class Connection:
         sent = [entry for entry in entries if sent_before < entry.seq <= sent_up_to]
         self._node.metrics.observe_written(sent, time.time())
         if not self._ended:
-            self._remember_unacked(sorted(entry.seq for entry in sent))
-
-    def _remember_unacked(self, seqs: list[int]) -> None:
-        runs = self._unacked
-        if runs is None:
-            runs = self._unacked = deque()
-        written = time.monotonic()
-        for seq in seqs:
-            last = runs[-1] if runs else None
-            if last is not None and last[2] == written and last[1] == seq - 1:
-                last[1] = seq
-            else:
-                runs.append([seq, seq, written])
-        self._unacked_frames += len(seqs)
-        while self._unacked_frames > self._queue_limit:  # a client that never acks
-            oldest = runs[0]
-            oldest[0] += 1
-            self._unacked_frames -= 1
-            if oldest[0] > oldest[1]:
-                runs.popleft()
-
-    def _observe_ack(self, seq: int) -> None:
-        """Written-to-acknowledged latency of every remembered frame a stored ack covers."""
-        runs = self._unacked
-        if not runs:
-            return
-        now = time.monotonic()
-        histogram = self._node.metrics.written_to_acked
-        while runs and runs[0][0] <= seq:
-            first, last, written = runs[0]
-            covered = int(min(last, seq) - first + 1)
-            histogram.observe_many(now - written, covered)
-            self._unacked_frames -= covered
-            if last <= seq:
-                runs.popleft()
-            else:
-                runs[0][0] = seq + 1
+            self._unacked.written(sorted(entry.seq for entry in sent))
 
 
 def _frame_type(text: str) -> str:
