@@ -26,10 +26,21 @@ from typing import Self
 from foundation.errors import ConfigurationError, StoreError
 from migrations.sqlite import LATEST_SQLITE_VERSION
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
+from outbox.stores.sqlite import stream, stream_reads
 from outbox.stores.sqlite import transactions as tx
 from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
 from outbox.stores.sqlite.connection import BUSY_TIMEOUT_SECONDS, connect, store_error
 from outbox.stores.sqlite.schema import sqlite_schema_version
+from outbox.stream import (
+    Appended,
+    InboxItem,
+    ItemFilter,
+    Mark,
+    MarkResult,
+    StreamHead,
+    StreamItem,
+    TrimReport,
+)
 
 
 def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -147,6 +158,10 @@ class SqliteStore:
         self, owner: str, now: datetime, routes: Sequence[Route]
     ) -> list[InboxEntry]:
         """See the port. The entries come back in route order, hence seq order per user."""
+        return (await self.append_routes(owner, now, routes)).entries
+
+    async def append_routes(self, owner: str, now: datetime, routes: Sequence[Route]) -> Appended:
+        """See the port; one ``BEGIN IMMEDIATE`` transaction."""
         return await self._write(lambda conn: tx.append(conn, owner, now, routes))
 
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
@@ -188,4 +203,38 @@ class SqliteStore:
 
     async def trim(self, before: datetime) -> int:
         """See the port."""
-        return await self._write(lambda conn: tx.trim(conn, before))
+        return (await self.trim_stream(before, before)).deleted
+
+    async def trim_stream(self, before: datetime, now: datetime) -> TrimReport:
+        """See the port; one transaction, however much it deletes."""
+        return await self._write(lambda conn: stream.trim(conn, before, now))
+
+    async def stream_head(self, user_id: str) -> StreamHead:
+        """See the port."""
+        return await self._run(lambda conn: stream_reads.stream_head(conn, user_id))
+
+    async def read_stream_after(self, user_id: str, after_pos: int, limit: int) -> list[StreamItem]:
+        """See the port."""
+        return await self._run(
+            lambda conn: stream_reads.read_stream(conn, user_id, after_pos, limit)
+        )
+
+    async def apply_mark(self, user_id: str, mark: Mark, now: datetime) -> MarkResult:
+        """See the port; one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._write(lambda conn: stream.apply_mark(conn, user_id, mark, now))
+
+    async def list_items(
+        self, user_id: str, after_seq: int, limit: int, chosen: ItemFilter
+    ) -> list[InboxItem]:
+        """See the port."""
+        return await self._run(
+            lambda conn: stream_reads.list_items(conn, user_id, after_seq, limit, chosen)
+        )
+
+    async def stream_acked(self, user_id: str, device: str) -> int:
+        """See the port."""
+        return await self._run(lambda conn: stream_reads.stream_acked(conn, user_id, device))
+
+    async def record_stream_ack(self, user_id: str, device: str, pos: int) -> AckOutcome:
+        """See the port; decided and written in one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._write(lambda conn: stream.record_stream_ack(conn, user_id, device, pos))
