@@ -3,7 +3,9 @@
 These run the real ``run_worker`` in subprocesses (``tests.worker.worker_main``) against a
 private ``redis-server`` and a store on disk (or a real MongoDB when one is configured), and
 check every user's stream at the end: G2 (each committed notification once per recipient),
-G3 (seqs 1..n) and G4 (seqs follow the emitter's commit order).
+G3 (seqs 1..n) and G4 (seqs follow the emitter's commit order). State changes are in the
+mix (marks, collapse keys, retractions): each user's stream positions are 1..n too, and the
+counts equal a recount.
 """
 
 import os
@@ -30,6 +32,7 @@ from outbox.stores import migrate, open_store
 from tests.mongo_server import MongoEndpoint
 from tests.services import PrivateRedis, private_redis
 from tests.worker import (
+    check_stream_state,
     check_streams,
     make_record,
     nothing_pending,
@@ -125,6 +128,10 @@ async def drain_and_check(backend: Backend, kills: int) -> None:
     assert len(committed) > 100
     assert report.lost == report.duplicated == report.unexpected == 0
     assert report.gaps == [] and report.order_violations == []
+    problems, changes = await check_stream_state(backend.store)
+    print(f"{changes} state changes on the streams")
+    assert problems == []
+    assert changes > 10
 
 
 async def test_sigkilled_workers_lose_and_duplicate_nothing(backend: Backend) -> None:
