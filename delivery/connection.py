@@ -43,6 +43,7 @@ from delivery.session import (
 )
 from foundation.errors import StoreError
 from outbox.records import AckOutcome, InboxEntry, Notification
+from outbox.stream import StreamItem
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Connection:
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()  # bounded by ``_enqueue``
         self._queue_limit = node.settings.send_queue_size
         self._socket_stalled = False  # a send is waiting for the client to read
-        self._requests: deque[ReadInbox | StoreAck | VerifyRefresh] = deque()
+        self._requests: deque[Action] = deque()  # store reads and writes, refreshes
         self._has_requests = asyncio.Event()
         self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
         self._close_after_flush: Close | None = None
@@ -82,6 +83,9 @@ class Connection:
     def on_broadcast(self, notification: Notification) -> None:
         self._apply(self._session.broadcast(notification))
 
+    def on_stream(self, items: Sequence[StreamItem]) -> None:
+        """Protocol v1 follows the inbox (:meth:`on_entries`), not the v2 stream."""
+
     def on_resync(self) -> None:
         self._apply(self._session.resync())
 
@@ -96,9 +100,7 @@ class Connection:
         hub = self._node.hub
         hub.add(self)  # before reading the head: nothing committed later can be missed
         try:
-            head = await self._node.store.head(self.user_id)
-            acked = await self._node.store.acked(self.user_id, self._session.device)
-            self._apply(self._session.open(head, acked))
+            self._apply(await self._opened())
             await self._serve()
         except StoreError:
             log.warning("store error on a connection; closing with 1011")
@@ -106,6 +108,12 @@ class Connection:
         finally:
             hub.remove(self)
         await self._close_socket()
+
+    async def _opened(self) -> list[Action]:
+        """Read the head and the device's ack, and open the session with them."""
+        head = await self._node.store.head(self.user_id)
+        acked = await self._node.store.acked(self.user_id, self._session.device)
+        return self._session.open(head, acked)
 
     async def _serve(self) -> None:
         tasks = [
@@ -132,7 +140,7 @@ class Connection:
                     self._enqueue(text)
                 case Close():
                     self._finish(action)
-                case ReadInbox() | StoreAck() | VerifyRefresh():
+                case _:  # a request: a store read or write, a refresh
                     self._requests.append(action)
                     self._has_requests.set()
 
@@ -187,7 +195,7 @@ class Connection:
                 await self._do(self._requests.popleft())
             self._has_requests.clear()
 
-    async def _do(self, request: ReadInbox | StoreAck | VerifyRefresh) -> None:
+    async def _do(self, request: Action) -> None:
         store, session = self._node.store, self._session
         match request:
             case ReadInbox(after_seq, limit):

@@ -17,8 +17,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from foundation.constants import LIVE_CHANNEL
-from outbox.live_wire import decode_live_batch
+from outbox.live_wire import LiveBatch, decode_live_batch
 from outbox.records import InboxEntry, Notification
+from outbox.stream import StreamItem
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,19 @@ class LiveListener(Protocol):
     def on_broadcast(self, notification: Notification) -> None:
         """A best-effort broadcast to everyone connected."""
 
+    def on_stream(self, items: Sequence[StreamItem]) -> None:
+        """New stream entries (protocol v2) of this listener's user; called only for
+        listeners whose ``wants_stream`` attribute is true."""
+
     def on_resync(self) -> None:
         """Live signals may have been missed: read the store after the last seq sent."""
 
     def shut_down(self) -> None:
         """The node is stopping: close with 1001."""
+
+
+def _wants_stream(listener: LiveListener) -> bool:
+    return getattr(listener, "wants_stream", False) is True
 
 
 class LiveHub:
@@ -54,6 +63,7 @@ class LiveHub:
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._stream_listeners = 0  # listeners with ``wants_stream`` (protocol v2)
 
     @property
     def subscribed(self) -> bool:
@@ -62,12 +72,17 @@ class LiveHub:
 
     def add(self, listener: LiveListener) -> None:
         """Start dispatching to ``listener``; call before reading the store for it."""
-        self._listeners[listener.user_id].add(listener)
+        listeners = self._listeners[listener.user_id]
+        if listener not in listeners and _wants_stream(listener):
+            self._stream_listeners += 1
+        listeners.add(listener)
 
     def remove(self, listener: LiveListener) -> None:
         """Stop dispatching to ``listener``; unknown listeners are ignored."""
         listeners = self._listeners.get(listener.user_id)
         if listeners is not None:
+            if listener in listeners and _wants_stream(listener):
+                self._stream_listeners -= 1
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[listener.user_id]
@@ -128,6 +143,24 @@ class LiveHub:
         for notification in batch.broadcasts:
             for listener in self._all_listeners():
                 listener.on_broadcast(notification)
+        if self._stream_listeners and batch.has_stream:
+            self._dispatch_stream(batch)
+
+    def _dispatch_stream(self, batch: LiveBatch) -> None:
+        """Hand the batch's stream entries to the v2 listeners of their users."""
+        try:
+            items = batch.stream()
+        except ValueError:
+            log.warning("ignored the malformed stream of a live message")
+            return
+        by_user: defaultdict[str, list[StreamItem]] = defaultdict(list)
+        for item in items:
+            if item.user_id in self._listeners:
+                by_user[item.user_id].append(item)
+        for user_id, group in by_user.items():
+            for listener in tuple(self._listeners.get(user_id, ())):
+                if _wants_stream(listener):
+                    listener.on_stream(group)
 
     def _all_listeners(self) -> list[LiveListener]:
         return [listener for group in self._listeners.values() for listener in group]

@@ -2,14 +2,13 @@
 
 :class:`DeliverySession` takes what happens to a connection (store reads, live entries,
 client frames, the passing of time) and returns :data:`Action` values for the endpoint to
-execute. It never awaits, never reads a clock and never touches a socket, a store or Redis,
-so every delivery rule is tested without any of them.
+execute. It never awaits, reads a clock or touches a socket, a store or Redis.
 """
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import Final
+from typing import Any, Final
 
 from delivery.actions import (
     CLOSE_UNAUTHORIZED,
@@ -18,6 +17,7 @@ from delivery.actions import (
     Close,
     ReadInbox,
     Send,
+    Sequenced,
 )
 from delivery.client_frames import ClientFrames
 from delivery.frames import (
@@ -28,7 +28,7 @@ from delivery.frames import (
     encode_welcome,
 )
 from delivery.limits import DEFAULT_LIMITS, SessionLimits
-from outbox.records import AckOutcome, InboxEntry, Notification
+from outbox.records import AckOutcome, Notification
 
 _SEQ: Final = attrgetter("seq")
 
@@ -95,6 +95,11 @@ class DeliverySession:
     ``now >= expires_at``; include any leeway in ``expires_at``.
     """
 
+    # Protocol v1's frames and reads; the v2 session (``delivery.stream_session``) has its own.
+    _frame: Callable[[Any], str] = staticmethod(encode_notification)
+    _caught_up: Callable[[int], str] = staticmethod(encode_caught_up)
+    _read_request: Callable[[int, int], Action] = ReadInbox
+
     def __init__(
         self,
         user_id: str,
@@ -117,7 +122,7 @@ class DeliverySession:
         self._recovered: bool | None = None
         self._position = 0  # every seq <= position was sent or is gone from the store
         self._target = 0  # the highest seq known to exist
-        self._buffer: dict[int, InboxEntry] = {}  # live entries above the position
+        self._buffer: dict[int, Sequenced] = {}  # live entries above the position
         self._reading = False
         self._covers = 0  # ``_target`` when the outstanding read was issued
         self._resync = False
@@ -190,7 +195,7 @@ class DeliverySession:
         self._advance(actions, must_read=False)
         return actions
 
-    def replay_page(self, entries: Sequence[InboxEntry]) -> list[Action]:
+    def replay_page(self, entries: Sequence[Sequenced]) -> list[Action]:
         """Feed the result of the outstanding :class:`ReadInbox` (ascending, as the store
         returns them).
 
@@ -219,7 +224,7 @@ class DeliverySession:
         self._advance(actions, must_read=full)
         return actions
 
-    def live(self, entries: Sequence[InboxEntry]) -> list[Action]:
+    def live(self, entries: Sequence[Sequenced]) -> list[Action]:
         """Feed a batch of live entries, in any order, possibly with duplicates.
 
         Sends the entries that continue the stream when live and no read is outstanding;
@@ -342,28 +347,29 @@ class DeliverySession:
 
     def _welcome(self) -> list[Action]:
         self._welcomed = True
-        welcome = encode_welcome(
-            self.user_id, self._head, self._start, bool(self._recovered), self.device
-        )
-        actions: list[Action] = [Send(welcome)]
+        actions: list[Action] = [Send(self._welcome_frame())]
         actions.extend(Send(text) for text in self._held_broadcasts)
         self._held_broadcasts.clear()
         return actions
 
-    def _read(self) -> ReadInbox:
+    def _welcome_frame(self) -> str:
+        recovered = bool(self._recovered)
+        return encode_welcome(self.user_id, self._head, self._start, recovered, self.device)
+
+    def _read(self) -> Action:
         # A read issued now sees every seq up to the target: each was committed before we
         # learnt of it. That is what lets a short page prove the rest gone.
         self._reading = True
         self._covers = self._target
         self._resync = False
-        return ReadInbox(self._position, self._page_size)
+        return self._read_request(self._position, self._page_size)
 
-    def _send(self, entry: InboxEntry, actions: list[Action]) -> None:
+    def _send(self, entry: Sequenced, actions: list[Action]) -> None:
         if entry.seq > self._position:
             self._position = entry.seq
-            actions.append(Send(encode_notification(entry)))
+            actions.append(Send(self._frame(entry)))
 
-    def _hold(self, entry: InboxEntry) -> None:
+    def _hold(self, entry: Sequenced) -> None:
         if len(self._buffer) >= self._buffer_limit and entry.seq not in self._buffer:
             # The store is the record: forget the held entries and read up to the target.
             self._buffer.clear()
@@ -391,4 +397,4 @@ class DeliverySession:
             actions.append(self._read())
         elif self._state is SessionState.REPLAYING:
             self._state = SessionState.LIVE
-            actions.append(Send(encode_caught_up(self._position)))
+            actions.append(Send(self._caught_up(self._position)))

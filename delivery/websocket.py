@@ -17,11 +17,14 @@ from delivery.actions import (
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.connection import Connection
 from delivery.frames import BadQuery, parse_device, parse_since
+from delivery.frames_v2 import parse_version
 from delivery.limits import SessionLimits
 from delivery.node import DeliveryNode
 from delivery.session import (
     DeliverySession,
 )
+from delivery.stream_connection import StreamConnection
+from delivery.stream_session import StreamSession
 from foundation.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,8 @@ class Refused(Exception):
 
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    """Protocol v1: welcome, replay after ``since``, ``caught_up``, then live."""
+    """Welcome, replay after ``since``, ``caught_up``, then live: protocol v1, or v2 with
+    ``v=2`` (the stream with inbox state, ``docs/protocol-v2.md``)."""
     node: DeliveryNode = websocket.app.state.delivery_node
     await websocket.accept()
     try:
@@ -49,7 +53,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         node.metrics.closes.labels(str(refused.code)).inc()
         await websocket.close(refused.code, refused.reason)
         return
-    await Connection(websocket, session, node).run()
+    if isinstance(session, StreamSession):
+        await StreamConnection(websocket, session, node).run()
+    else:
+        await Connection(websocket, session, node).run()
 
 
 async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySession:
@@ -58,6 +65,7 @@ async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySe
     try:
         since = parse_since(query.get("since"))
         device = parse_device(query.get("device"))
+        version = parse_version(query.get("v"))
     except BadQuery as error:
         raise Refused(CLOSE_BAD_QUERY, error.code) from None
     origin = websocket.headers.get("origin")
@@ -66,7 +74,8 @@ async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySe
     principal = await _authenticate(websocket, node)
     if node.hub.connections_of(principal.user_id) >= settings.max_connections_per_user:
         raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
-    return DeliverySession(
+    kind = StreamSession if version == 2 else DeliverySession
+    return kind(
         principal.user_id,
         device,
         since,
