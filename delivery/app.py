@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 
-from delivery import probes, rest, websocket
+from delivery import probes, rest, rest_v2, websocket
 from delivery.auth import RevocationCheck, TokenVerifier
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
@@ -34,10 +34,11 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def tidings_router() -> APIRouter:
-    """Every route of the service: ``/ws``, the REST API and the probes."""
+    """Every route of the service: ``/ws``, the REST API (v1 and v2) and the probes."""
     router = APIRouter()
     router.include_router(websocket.router)
     router.include_router(rest.router)
+    router.include_router(rest_v2.router)
     router.include_router(probes.router)
     return router
 
