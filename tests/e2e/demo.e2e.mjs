@@ -1,5 +1,6 @@
 // Drives the demo page in headless Chromium with two users, alice and bob, in two browser
-// contexts. Run by tests/e2e/test_demo_browser.py against `python -m examples.demo`:
+// contexts, then a second window of bob's (inbox state, protocol v2: the same badge in both).
+// Run by tests/e2e/test_demo_browser.py against `python -m examples.demo`:
 //
 //   DEMO_URL=http://127.0.0.1:8000 SCREENSHOT=../../test-artifacts/e2e-demo.png node demo.e2e.mjs
 //
@@ -54,12 +55,12 @@ async function waitText(page, testId, expected) {
   );
 }
 
-// The cursor (GET /notifications/cursor) shows every seq the page has seen as acknowledged.
+// The stream cursor (GET /stream/cursor) shows every position the page has seen as
+// acknowledged.
 async function waitAcked(page) {
-  const last = await number(page, "last-seq");
-  await waitText(page, "acked", last);
-  await waitText(page, "unread", 0);
-  return last;
+  const position = await number(page, "position");
+  await waitText(page, "acked", position);
+  return position;
 }
 
 async function number(page, testId) {
@@ -113,13 +114,13 @@ async function scenario(browser, problems) {
   await waitText(bob, "balance", start + 7);
   await waitAcked(bob); // displayed, acknowledged, and the server's cursor agrees
 
-  // 2. bob goes offline; two more transfers happen; the cursor counts them as unread.
-  const seenBeforeOffline = await number(bob, "last-seq");
+  // 2. bob goes offline; two more transfers happen; his page hears nothing meanwhile.
+  const seenBeforeOffline = await number(bob, "position");
+  const unreadBeforeOffline = await number(bob, "badge");
   await bob.getByTestId("disconnect").click();
   await bob.locator('[data-testid="status"][data-status="stopped"]').waitFor();
   await transfer(alice, "bob", 3);
   await transfer(alice, "bob", 5);
-  await waitText(bob, "unread", 2);
   check((await bob.locator(RECEIVED).count()) === 1, "bob received while offline");
 
   // 3. bob comes back: both are replayed after the last seq he saw, in order, no gap.
@@ -127,11 +128,13 @@ async function scenario(browser, problems) {
   await bob.locator('[data-testid="status"][data-status="live"]').waitFor();
   const sockets = bob.sockets.map((url) => Object.fromEntries(url.searchParams));
   check(sockets.length === 2, `bob opened ${sockets.length} sockets`);
+  check(sockets.every((q) => q.v === "2"), `protocol v2: ${JSON.stringify(sockets)}`);
   check(sockets[0].since === "0", `first connect: ${JSON.stringify(sockets[0])}`);
   check(sockets[1].since === String(seenBeforeOffline), `reconnect: ${JSON.stringify(sockets[1])}`);
   check(sockets.every((q) => q.ticket && !q.token), "the token went into a /ws URL");
   await waitCount(bob, RECEIVED, 3);
   await waitText(bob, "balance", start + 15);
+  await waitText(bob, "badge", unreadBeforeOffline + 2);
   await waitAcked(bob);
   const afterReplay = await feed(bob);
   const amounts = afterReplay
@@ -163,6 +166,28 @@ async function scenario(browser, problems) {
   await alice.getByTestId("shop-update").click();
   await waitCount(bob, '#feed li[data-testid="broadcast"][data-event="shop_updated"]', 1);
 
+  // 7. A second window of bob's: the same badge; what one marks, the other shows.
+  const bobAgain = await openAs(browser, "bob", problems);
+  const badge = await number(bob, "badge");
+  check(badge > 0, "bob has unread notifications");
+  await waitText(bobAgain, "badge", badge);
+  const firstReceived = await bob.locator(RECEIVED).last().getAttribute("data-seq");
+  await bob.locator(`#feed li[data-seq="${firstReceived}"] [data-testid="mark-read"]`).click();
+  await waitText(bob, "badge", badge - 1);
+  await waitText(bobAgain, "badge", badge - 1);
+  await bobAgain.locator(`#feed li[data-seq="${firstReceived}"][data-read="true"]`).waitFor();
+  const unarchived = await number(bobAgain, "unarchived");
+  await bobAgain.locator(`#feed li[data-seq="${firstReceived}"] [data-testid="archive"]`).click();
+  await waitText(bob, "unarchived", unarchived - 1);
+  await bob.locator(`#feed li[data-seq="${firstReceived}"][data-archived="true"]`).waitFor();
+  await bobAgain.getByTestId("mark-all-read").click();
+  await waitText(bob, "badge", 0);
+  await waitText(bobAgain, "badge", 0);
+  check(
+    (await bob.locator('#feed li[data-seq][data-read="false"]').count()) === 0,
+    "bob's first window still shows unread items",
+  );
+
   const bobFeed = await feed(bob);
   const aliceFeed = await feed(alice);
   check(contiguous(bobFeed.map((item) => item.seq)), `bob's final seqs: ${bobFeed.map((i) => i.seq)}`);
@@ -181,6 +206,7 @@ async function scenario(browser, problems) {
       start,
     },
     alice: { seqs: aliceFeed.map((item) => item.seq), events: aliceFeed.map((item) => item.event) },
+    badges: { bob: await number(bob, "badge"), bobAgain: await number(bobAgain, "badge"), before: badge },
     screenshot: SCREENSHOT,
   };
 }

@@ -1,5 +1,6 @@
 """The demo in a real browser: ``python -m examples.demo`` as a subprocess, two users in
-headless Chromium (``demo.e2e.mjs`` through playwright-core).
+headless Chromium (``demo.e2e.mjs`` through playwright-core), and a second window of one of
+them marking read, archiving and "mark all read" with the same badge in both windows.
 
 Needs Node and Debian's ``/usr/bin/chromium``; skipped with the reason when either is missing.
 The demo runs on a free loopback port with its own data directory and Redis database 13.
@@ -134,4 +135,6 @@ def test_two_users_see_transfers_live_and_after_reconnecting(tmp_path: Path) -> 
     assert bob["events"][:3] == ["sbd_tokens_received"] * 3
     assert "family_member_joined" in bob["events"]
     assert "profile_updated" in report["alice"]["events"]
+    assert report["badges"]["bob"] == report["badges"]["bobAgain"] == 0  # mark all read
+    assert report["badges"]["before"] > 0
     assert SCREENSHOT.stat().st_size > 10_000

@@ -1,7 +1,9 @@
 // The demo page: sign in as a demo user, act on the example app's API, watch the live feed.
 // Notifications come from tidings through its JavaScript client (clients/js, served by the
-// example app at /sdk/ from its built dist/ folder: no build step). Everything shown is
-// acknowledged; the unread count comes from GET /notifications/cursor.
+// example app at /sdk/ from its built dist/ folder: no build step), in protocol v2: each
+// notification can be marked read or archived, "mark all read" reads everything, and the
+// unread badge is the same in every window of the user (state changes are on the stream).
+// Everything processed is acknowledged; the acknowledged position comes from GET /stream/cursor.
 
 import { MemoryCursorStore, TidingsClient } from "/sdk/index.js";
 
@@ -66,6 +68,34 @@ function time(iso) {
   return element;
 }
 
+function stateButton(label, testId, action) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "tiny secondary";
+  button.textContent = label;
+  button.dataset.testid = testId;
+  button.addEventListener("click", () => action().catch((error) => say(error.message, "error")));
+  return button;
+}
+
+// The read, archived and retracted state of every item shown, as the client holds it.
+function renderState() {
+  for (const item of document.querySelectorAll("#feed li[data-seq]")) {
+    const held = state.client?.itemState(Number(item.dataset.seq));
+    item.dataset.read = String(Boolean(held?.read));
+    item.dataset.archived = String(Boolean(held?.archived));
+    item.dataset.retracted = String(Boolean(held?.retracted));
+  }
+}
+
+function showCounts(counts) {
+  $("unread").textContent = String(counts.unread);
+  $("unarchived").textContent = String(counts.unarchived);
+  $("badge").textContent = String(counts.unread);
+  $("badge").hidden = false;
+  document.title = `${counts.unread ? `(${counts.unread}) ` : ""}${state.user} · Second Brain`;
+}
+
 function addToFeed({ seq, event, text, createdAt, kind }) {
   const item = document.createElement("li");
   item.className = `note ${kind || ""} fresh`;
@@ -82,6 +112,15 @@ function addToFeed({ seq, event, text, createdAt, kind }) {
   body.className = "text";
   body.textContent = text;
   item.append(label, name, createdAt ? time(createdAt) : document.createElement("span"), body);
+  if (seq !== undefined) {
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    actions.append(
+      stateButton("Mark read", "mark-read", () => state.client.markRead([seq])),
+      stateButton("Archive", "archive", () => state.client.archive([seq])),
+    );
+    item.append(actions);
+  }
   $("feed").prepend(item);
   $("feed-empty").hidden = true;
   return item;
@@ -104,8 +143,16 @@ function onNotification(notification) {
     $("suppressed-note").hidden = false;
   }
   $("last-seq").textContent = String(notification.seq);
+  $("position").textContent = String(notification.pos);
+  renderState();
   later("cursor", refreshCursor, 400); // the client acks within 100 ms
   later("me", refreshMe, 100);
+}
+
+function onChange(change) {
+  $("position").textContent = String(change.pos);
+  renderState();
+  later("cursor", refreshCursor, 400);
 }
 
 const timers = {};
@@ -116,8 +163,7 @@ function later(name, action, delay) {
 
 async function refreshCursor() {
   try {
-    const cursor = await api(`/notifications/cursor?device=${DEVICE}`);
-    $("unread").textContent = String(cursor.unread);
+    const cursor = await api(`/stream/cursor?device=${DEVICE}`);
     $("acked").textContent = String(cursor.acked);
   } catch (error) {
     /* the server is away: the next refresh tries again */
@@ -188,6 +234,8 @@ function wireActions(users) {
   $("shop-update").onclick = () => act("/api/shop/items", {}, "Shop updated for everyone");
   $("disconnect").onclick = () => state.client.stop();
   $("reconnect").onclick = () => state.client.start(); // resumes after client.position
+  $("mark-all-read").onclick = () =>
+    state.client.markAllRead().catch((error) => say(error.message, "error"));
   $("switch-user").onclick = () => window.location.reload();
 }
 
@@ -201,7 +249,7 @@ function showState(clientState) {
 
 function startFromTheBeginning(user) {
   const store = new MemoryCursorStore();
-  store.save({ userId: user, seq: 0 });
+  store.save({ userId: user, seq: 0, protocol: 2 });
   return store;
 }
 
@@ -209,6 +257,9 @@ function startClient(user) {
   const client = new TidingsClient({
     url: window.location.origin,
     getToken: async () => state.token,
+    protocol: 2, // read, archive and the counts on the stream, the same in every window
+    onChange,
+    onCounts: showCounts,
     device: DEVICE,
     sessionId: SESSION_ID,
     deliverOwn: true, // the page shows its own changes as hidden items, to keep seqs visible
