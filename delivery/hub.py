@@ -13,8 +13,8 @@ that user's connections on every node with 4403 (:func:`delivery.revocation.revo
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -67,6 +67,9 @@ class LiveHub:
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # Decides which of a user's connections a revocation closes (set by the node).
+        self.on_revocation: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self._revocations: set[asyncio.Task[None]] = set()
 
     @property
     def subscribed(self) -> bool:
@@ -124,13 +127,20 @@ class LiveHub:
             self._task = None
         self._subscribed.clear()
 
-    def revoke(self, user_id: str) -> int:
-        """Tell every listener of ``user_id`` on this node that its tokens were revoked;
-        return how many there were."""
-        listeners = tuple(self._listeners.get(user_id, ()))
-        for listener in listeners:
-            listener.on_revoked()
-        return len(listeners)
+    def revoke(self, user_id: str) -> None:
+        """A revocation of ``user_id`` arrived: hand it to :attr:`on_revocation` (a task of
+        the hub's own), or, without one, close every listener of the user."""
+        if self.on_revocation is None:
+            for listener in self.listeners_of(user_id):
+                listener.on_revoked()
+            return
+        task = asyncio.create_task(self.on_revocation(user_id))
+        self._revocations.add(task)
+        task.add_done_callback(self._revocations.discard)
+
+    def listeners_of(self, user_id: str) -> tuple[LiveListener, ...]:
+        """The listeners this node holds for ``user_id`` now."""
+        return tuple(self._listeners.get(user_id, ()))
 
     def listeners(self) -> list[LiveListener]:
         """Every listener this node holds now."""

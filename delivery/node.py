@@ -7,6 +7,7 @@ node at ``app.state.delivery_node``; the endpoints take it from there (as ``node
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
 from delivery.presence import node_key, report_connections
 from delivery.rate_limits import RateLimits
-from delivery.revocation import sweep_revocations
+from delivery.revocation import close_revoked, sweep_revocations
 from delivery.tickets import TicketStore
 from foundation.settings import Settings
 from outbox.port import OutboxStore
@@ -66,6 +67,7 @@ async def open_node(
         metrics=DeliveryMetrics(),
         rate_limits=RateLimits.from_settings(settings, redis),
     )
+    hub.on_revocation = functools.partial(close_revoked, hub, verifier)
     await hub.start()
     tasks = [asyncio.create_task(report_connections(redis, hub, node_key()))]
     if verifier.checks_revocation and settings.revocation_interval_seconds > 0:

@@ -127,15 +127,19 @@ class Tidings:
         await wake(self._signals())
 
     async def revoke(self, user_id: str) -> None:
-        """Close every open connection of ``user_id`` with 4403, on every node, within a
-        second; call it after revoking the user's tokens (e.g. bumping ``token_version``) so
-        that the revocation check refuses them from then on.
+        """Close the open connections of ``user_id`` with 4403, on every node, within a
+        second; call it after revoking the user's tokens (e.g. bumping ``token_version``).
+        With a revocation check, only the connections whose token it now refuses close (a
+        session already on a fresh token stays); without one, all of them.
 
         Raises ``SignalUnavailable`` when Redis did not take the message: this node's
         connections are closed anyway, and other nodes' at their next revocation sweep.
         """
-        hub = self._mounted.node.hub if self._mounted and self._mounted.running else None
-        await revoke(self._signals(), user_id, hub=hub)
+        node = self._mounted.node if self._mounted and self._mounted.running else None
+        if node is None:
+            await revoke(self._signals(), user_id)
+        else:
+            await revoke(self._signals(), user_id, hub=node.hub, verifier=node.verifier)
 
     async def aclose(self) -> None:
         """Close the Redis client :meth:`wake` and :meth:`revoke` opened outside the app."""
