@@ -12,14 +12,14 @@ from fastapi import APIRouter, Request
 from delivery.frames import BadFrame, parse_device, parse_limit, parse_since
 from delivery.frames_v2 import parse_mark, stream_item_fields
 from delivery.listing_v2 import head_fields, query
-from delivery.responses import ApiError, JsonResponse
+from delivery.responses import ApiError, JsonResponse, TidingsRoute
 from delivery.rest import MAX_BODY_BYTES, NodeDep, PrincipalDep
 from delivery.state_signal import publish_changes
 from foundation.constants import MAX_SEQ
 from outbox.records import AckOutcome
 from outbox.stream import MarkOutcome
 
-router = APIRouter()
+router = APIRouter(route_class=TidingsRoute)
 
 # A mark names up to 500 seqs of up to 19 digits.
 MAX_MARK_BODY_BYTES: Final = 16 * 1024

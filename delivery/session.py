@@ -49,19 +49,17 @@ class DeliverySession:
 
     1. subscribes the connection to live entries and broadcasts for ``user_id``; from here on
        it feeds every live batch to :meth:`live` and every broadcast to :meth:`broadcast`,
-       even before step 3 (they are held until they can be sent);
-    2. reads ``store.head(user_id)`` and ``store.acked(user_id, device)``, *after* step 1;
-    3. calls :meth:`open` with them, exactly once;
-    4. executes returned actions in list order. A :class:`ReadInbox` is always the last
+       even before step 2 (they are held until they can be sent);
+    2. reads the head and the device's ack, *after* step 1, and calls :meth:`open` once;
+    3. executes returned actions in list order. A :class:`ReadInbox` is always the last
        action of a list and at most one is outstanding: execute it and pass the entries to
        :meth:`replay_page` (which may return the next one). :class:`Close` is always last too;
-    5. feeds client text frames to :meth:`receive_text`, binary frames to
-       :meth:`receive_binary`, ack outcomes to :meth:`ack_result`, refresh verifications to
-       :meth:`refresh_result`; calls :meth:`tick` periodically; calls :meth:`resync` after
-       its live subscription was lost and re-established (live signals may have been missed);
-       calls :meth:`close` to close for reasons of its own (4408, 1001, 4403, 1011).
+    4. feeds client frames to :meth:`receive_text` (binary: :meth:`receive_binary`), ack
+       outcomes to :meth:`ack_result`, refresh verifications to :meth:`refresh_result`;
+       calls :meth:`tick` periodically, :meth:`resync` once its lost live subscription is back
+       (signals may have been missed), :meth:`close` for reasons of its own (4408, 1001, 4403).
 
-    Every method may be called in any state after step 3 (and all but :meth:`replay_page`
+    Every method may be called in any state after step 2 (and all but :meth:`replay_page`
     before it); once a :class:`Close` has been returned, every method returns ``[]``.
 
     **Stream guarantee (G5).** Frames carry every seq after the start position that the
@@ -83,19 +81,16 @@ class DeliverySession:
     ``caught_up`` (``seq``: the position reached) follows once the replay and the live
     entries held meanwhile are sent; it is sent once per connection, later gap reads send none.
 
-    **Broadcasts** received before the welcome are held (at most ``live_buffer_limit``,
-    then dropped: broadcasts are best effort) and sent right after it.
+    **Broadcasts** before the welcome are held (at most ``live_buffer_limit``) and follow it.
+    Frames and reads are protocol v1's: ``delivery.stream_session`` (v2) replaces them.
 
-    **Client frames** are judged by :class:`~delivery.client_frames.ClientFrames` (error
-    frames, then 4400 for too many bad ones; 1009 too big; 4429 too fast); a binary frame
-    closes with 1003. Acks are not checked here: the store decides (:meth:`ack_result`).
+    **Client frames** are judged by :class:`~delivery.client_frames.ClientFrames`; a binary
+    frame closes with 1003. Acks are not checked here: the store decides (:meth:`ack_result`).
 
-    **Time.** ``now`` and ``expires_at`` are on one clock, chosen by the endpoint. The
-    connection closes with 4401 at the first :meth:`tick` or :meth:`receive_text` with
-    ``now >= expires_at``; include any leeway in ``expires_at``.
+    **Time.** ``now`` and ``expires_at`` (leeway included) share the endpoint's clock: the
+    first :meth:`tick` or :meth:`receive_text` at or past ``expires_at`` closes with 4401.
     """
 
-    # Protocol v1's frames and reads; the v2 session (``delivery.stream_session``) has its own.
     _frame: Callable[[Any], str] = staticmethod(encode_notification)
     _caught_up: Callable[[int], str] = staticmethod(encode_caught_up)
     _read_request: Callable[[int, int], Action] = ReadInbox
@@ -117,6 +112,7 @@ class DeliverySession:
         self._buffer_limit = limits.live_buffer_limit
         self._frames = ClientFrames(limits)
         self._state = SessionState.NEW
+        self._unread: int | None = None
         self._head = 0
         self._start = 0
         self._recovered: bool | None = None
@@ -168,8 +164,11 @@ class DeliverySession:
 
     # The stream.
 
-    def open(self, head: int, acked: int) -> list[Action]:
+    def open(self, head: int, acked: int, *, unread: int | None = None) -> list[Action]:
         """Start the stream from the head and stored ack read after subscribing.
+
+        ``unread`` (the store's count of retained entries above ``acked``) goes into the
+        welcome; the endpoint always gives it, and the welcome leaves it out without it.
 
         Returns a :class:`ReadInbox` when there is something to replay, else the welcome,
         any live entries already held that continue the stream, and ``caught_up`` (or a
@@ -180,6 +179,7 @@ class DeliverySession:
             return []
         if self._state is not SessionState.NEW:
             raise RuntimeError("open() must be called exactly once")
+        self._unread = unread
         requested = self.since if self.since is not None else (acked if acked > 0 else head)
         self._head = head
         self._start = min(requested, head)
@@ -353,8 +353,8 @@ class DeliverySession:
         return actions
 
     def _welcome_frame(self) -> str:
-        recovered = bool(self._recovered)
-        return encode_welcome(self.user_id, self._head, self._start, recovered, self.device)
+        fields = (self.user_id, self._head, self._start, bool(self._recovered), self.device)
+        return encode_welcome(*fields, unread=self._unread)
 
     def _read(self) -> Action:
         # A read issued now sees every seq up to the target: each was committed before we

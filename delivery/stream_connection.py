@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from starlette.websockets import WebSocket
 
 from delivery.actions import Action, ApplyMark, ReadStream, StoreStreamAck
+from delivery.auth import Principal
 from delivery.connection import Connection
 from delivery.node import DeliveryNode
 from delivery.state_signal import publish_changes
@@ -26,8 +27,10 @@ class StreamConnection(Connection):
 
     wants_stream = True
 
-    def __init__(self, websocket: WebSocket, session: StreamSession, node: DeliveryNode) -> None:
-        super().__init__(websocket, session, node)
+    def __init__(
+        self, websocket: WebSocket, session: StreamSession, node: DeliveryNode, principal: Principal
+    ) -> None:
+        super().__init__(websocket, session, node, principal)
         self._stream = session
 
     def on_entries(self, entries: Sequence[InboxEntry]) -> None:

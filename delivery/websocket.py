@@ -20,6 +20,7 @@ from delivery.frames import BadQuery, parse_device, parse_since
 from delivery.frames_v2 import parse_version
 from delivery.limits import SessionLimits
 from delivery.node import DeliveryNode
+from delivery.rate_limits import Budget
 from delivery.session import (
     DeliverySession,
 )
@@ -48,18 +49,20 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     node: DeliveryNode = websocket.app.state.delivery_node
     await websocket.accept()
     try:
-        session = await _start_session(websocket, node)
+        session, principal = await _start_session(websocket, node)
     except Refused as refused:
         node.metrics.closes.labels(str(refused.code)).inc()
         await websocket.close(refused.code, refused.reason)
         return
     if isinstance(session, StreamSession):
-        await StreamConnection(websocket, session, node).run()
+        await StreamConnection(websocket, session, node, principal).run()
     else:
-        await Connection(websocket, session, node).run()
+        await Connection(websocket, session, node, principal).run()
 
 
-async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySession:
+async def _start_session(
+    websocket: WebSocket, node: DeliveryNode
+) -> tuple[DeliverySession, Principal]:
     settings = node.settings
     query = websocket.query_params
     try:
@@ -74,14 +77,17 @@ async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySe
     principal = await _authenticate(websocket, node)
     if node.hub.connections_of(principal.user_id) >= settings.max_connections_per_user:
         raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
+    if await node.rate_limits.spend(Budget.CONNECT, principal.user_id) is not None:
+        raise Refused(CLOSE_TOO_MANY, "too many new connections for this user")
     kind = StreamSession if version == 2 else DeliverySession
-    return kind(
+    session = kind(
         principal.user_id,
         device,
         since,
         expires_at=principal.expires_at + settings.jwt_leeway_seconds,
         limits=SessionLimits.from_settings(settings),
     )
+    return session, principal
 
 
 async def _authenticate(websocket: WebSocket, node: DeliveryNode) -> Principal:

@@ -92,6 +92,7 @@ async def v1_frames_expected(settings: Settings, user: str, since: int) -> list[
     store = await SqliteStore.open(settings.sqlite_path)
     try:
         entries = await store.read_inbox_after(user, since, 1000)
+        unread = await store.count_after(user, 0)  # the device has acknowledged nothing
     finally:
         await store.close()
     welcome = {
@@ -101,6 +102,7 @@ async def v1_frames_expected(settings: Settings, user: str, since: int) -> list[
         "since": since,
         "recovered": True,
         "device": "default",
+        "unread": unread - len(entries),  # counted when it connected, before the newer ones
     }
     notes = [orjson.loads(encode_notification(entry)) for entry in entries]
     return [welcome, {"type": "caught_up", "seq": since}, *notes]
