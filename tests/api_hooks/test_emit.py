@@ -310,3 +310,21 @@ async def test_an_emitter_for_another_database_than_the_worker_s_is_refused(
     assert Emitter(settings, database=mongo_database).database == mongo_database
     for name in (mongo_database, "second_brain"):
         assert await mongo_client[name][OUTBOX].count_documents({}) == 0
+
+
+async def test_the_public_object_retracts_and_collapses_in_the_host_transaction(
+    tmp_path: Path,
+) -> None:
+    from tidings import Tidings, load_settings
+
+    notifications = Tidings(load_settings(data_dir=tmp_path))
+    apply_sqlite(notifications.settings.sqlite_path)
+    conn = notifications.connect()
+    try:
+        conn.execute("BEGIN")
+        await notifications.emit(conn, "invite", {}, to=Users(("bob",)), collapse_key="inv:1")
+        await notifications.retract(conn, "inv:1", to=Users(("bob",)))
+        conn.execute("COMMIT")
+        assert outbox_kinds(conn) == [("notify", "inv:1"), ("retract", "inv:1")]
+    finally:
+        conn.close()
