@@ -94,6 +94,9 @@ class StreamPlan:
 
 
 class _Planner:
+    """Walks a batch in route order. Counters are mutable ``[pos, unread, unarchived]`` lists
+    while planning (one per user, not one frozen record per entry: this runs per entry)."""
+
     def __init__(
         self,
         users: Mapping[str, UserStream],
@@ -101,25 +104,38 @@ class _Planner:
         now: datetime,
     ) -> None:
         self.plan = StreamPlan()
-        self.users = dict(users)
+        self.stored = users
+        self.counters: dict[str, list[int]] = {}
         self.holdings = dict(holdings)
         self.now = now
 
-    def user(self, user_id: str) -> UserStream:
-        return self.plan.users.get(user_id) or self.users.get(user_id) or UserStream()
+    def counter(self, user_id: str) -> list[int]:
+        counter = self.counters.get(user_id)
+        if counter is None:
+            stored = self.stored.get(user_id) or UserStream()
+            counter = self.counters[user_id] = [stored.pos, stored.unread, stored.unarchived]
+        return counter
 
     def notify(self, entry: InboxEntry, key: str | None) -> None:
         user = entry.user_id
-        old = self.holdings.pop((user, key), None) if key is not None else None
-        unread, unarchived = old.weight if old is not None else (0, 0)
-        if old is not None:
-            self.plan.retracted.append(old)
-        after = self.plan.users[user] = self.user(user).next(1 - unread, 1 - unarchived)
-        replaces = old.seq if old is not None else None
-        self.plan.notifications.append(StreamNotification(entry, after.pos, after.counts, replaces))
-        self.plan.collapse_keys.append(key)
-        if key is not None:
+        counter = self.counter(user)
+        counter[0] += 1
+        replaces = None
+        if key is None:
+            counter[1] += 1
+            counter[2] += 1
+        else:
+            old = self.holdings.pop((user, key), None)
+            unread, unarchived = old.weight if old is not None else (0, 0)
+            counter[1] += 1 - unread
+            counter[2] += 1 - unarchived
+            if old is not None:
+                self.plan.retracted.append(old)
+                replaces = old.seq
             self.holdings[(user, key)] = Holding(user, entry.seq)
+        placed = StreamNotification(entry, counter[0], Counts(counter[1], counter[2]), replaces)
+        self.plan.notifications.append(placed)
+        self.plan.collapse_keys.append(key)
 
     def retract(self, key: str, users: Iterable[str]) -> None:
         for user in users:
@@ -127,15 +143,23 @@ class _Planner:
             if held is None:
                 continue
             unread, unarchived = held.weight
-            after = self.plan.users[user] = self.user(user).next(-unread, -unarchived)
+            counter = self.counter(user)
+            counter[0] += 1
+            counter[1] -= unread
+            counter[2] -= unarchived
             self.plan.retracted.append(held)
+            counts = Counts(counter[1], counter[2])
             change = StreamChange(
-                user, after.pos, ChangeOp.RETRACT, (held.seq,), None, after.counts, self.now
+                user, counter[0], ChangeOp.RETRACT, (held.seq,), None, counts, self.now
             )
             self.plan.changes.append(change)
 
     def holders(self, key: str) -> list[str]:
         return sorted(user for (user, held_key) in self.holdings if held_key == key)
+
+    def finish(self) -> StreamPlan:
+        self.plan.users = {user: UserStream(*counter) for user, counter in self.counters.items()}
+        return self.plan
 
 
 def plan_stream(
@@ -147,30 +171,54 @@ def plan_stream(
 ) -> StreamPlan:
     """Place the batch on the users' streams, in route order.
 
-    ``entries`` are the v1 entries the batch creates (route then recipient order), ``users``
-    the stored counters of the users concerned (absent: none yet), ``holdings`` the stored
-    notifications holding a collapse key that the batch names, by (user, key). Each entry
-    gets the next ``pos``; one with a collapse key retracts the user's notification holding
-    it (``replaces``). A ``RETRACT`` route retracts, for each of its recipients (for an
-    ``Everyone`` audience: every holder, by user id), the notification holding its key, and
-    appends a ``retract`` change. The counts move with each entry.
+    ``entries`` are the v1 entries the batch creates for its notification routes, in route
+    then recipient order (as :func:`outbox.sequencing.plan_entries` makes them: a
+    subsequence of the (route, recipient) pairs), ``users`` the stored counters of the users
+    concerned (absent: none yet), ``holdings`` the stored notifications holding a collapse
+    key that the batch names, by (user, key). Each entry gets the next ``pos``; one with a
+    collapse key retracts the user's notification holding it (``replaces``). A ``RETRACT``
+    route retracts, for each of its recipients (for an ``Everyone`` audience: every holder, by
+    user id), the notification holding its key, and appends a ``retract`` change. The counts
+    move with each entry.
     """
     planner = _Planner(users, holdings, now)
-    created = {(entry.user_id, entry.notification.id): entry for entry in entries}
+    index = 0
     for route in routes:
         record = route.record
         if record.kind == RETRACT:
-            if record.collapse_key is None:
-                continue
-            everyone = isinstance(record.audience, Everyone)
-            targets = planner.holders(record.collapse_key) if everyone else route.recipients
-            planner.retract(record.collapse_key, targets)
+            if record.collapse_key is not None:
+                everyone = isinstance(record.audience, Everyone)
+                targets = planner.holders(record.collapse_key) if everyone else route.recipients
+                planner.retract(record.collapse_key, targets)
             continue
-        for user in route.recipients:
-            entry = created.pop((user, record.notification_id), None)
-            if entry is not None:
-                planner.notify(entry, record.collapse_key)
-    return planner.plan
+        index = _place(planner, route, entries, index)
+    return planner.finish()
+
+
+def _place(planner: _Planner, route: Route, entries: Sequence[InboxEntry], index: int) -> int:
+    """Place the entries of one notification route, from ``entries[index]``; return the index
+    of the first entry of the next route. Routes without a collapse key take a fast path
+    (this runs once per entry of every routed batch)."""
+    notification_id, key = route.record.notification_id, route.record.collapse_key
+    placed, keys = planner.plan.notifications.append, planner.plan.collapse_keys.append
+    counters, count = planner.counters, len(entries)
+    for user in route.recipients:
+        if index == count:
+            break
+        entry = entries[index]
+        if entry.user_id != user or entry.notification.id != notification_id:
+            continue
+        index += 1
+        if key is not None:
+            planner.notify(entry, key)
+            continue
+        counter = counters.get(user) or planner.counter(user)
+        counter[0] += 1
+        counter[1] += 1
+        counter[2] += 1
+        placed(StreamNotification(entry, counter[0], Counts(counter[1], counter[2])))
+        keys(None)
+    return index
 
 
 def mark_refused(mark: Mark, head_seq: int) -> MarkOutcome | None:

@@ -33,6 +33,11 @@ _SET_STREAM: Final = (
     "ON CONFLICT (user_id) DO UPDATE SET pos = excluded.pos, unread = excluded.unread, "
     "unarchived = excluded.unarchived"
 )
+_SET_COUNTERS: Final = (
+    f"INSERT INTO {COUNTERS} (user_id, head, pos, unread, unarchived) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head, pos = excluded.pos, "
+    "unread = excluded.unread, unarchived = excluded.unarchived"
+)
 _HOLDING: Final = f"SELECT user_id, seq, is_read, is_archived FROM {INBOX} WHERE collapse_key = ?"
 
 
@@ -129,11 +134,18 @@ def write_users(conn: sqlite3.Connection, users: Mapping[str, UserStream]) -> No
     )
 
 
-def write_plan(conn: sqlite3.Connection, plan: StreamPlan) -> None:
-    """Write the retractions, changes and counters of ``plan`` (after the entries)."""
+def write_plan(conn: sqlite3.Connection, plan: StreamPlan, heads: Mapping[str, int]) -> None:
+    """Write the retractions, changes and counters of ``plan`` (after the entries), with the
+    new v1 ``heads`` of the users appended to: one statement per user."""
+    if plan.retracted:
+        conn.executemany(
+            f"UPDATE {INBOX} SET is_retracted = 1 WHERE user_id = ? AND seq = ?",
+            [(held.user_id, held.seq) for held in plan.retracted],
+        )
+    if plan.changes:
+        write_changes(conn, plan.changes)
     conn.executemany(
-        f"UPDATE {INBOX} SET is_retracted = 1 WHERE user_id = ? AND seq = ?",
-        [(held.user_id, held.seq) for held in plan.retracted],
+        _SET_COUNTERS,
+        [(u, heads[u], s.pos, s.unread, s.unarchived) for u, s in plan.users.items() if u in heads],
     )
-    write_changes(conn, plan.changes)
-    write_users(conn, plan.users)
+    write_users(conn, {u: s for u, s in plan.users.items() if u not in heads})

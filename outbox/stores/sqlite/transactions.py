@@ -164,12 +164,7 @@ def _write_routing(
     # A plain INSERT: a duplicate (user, seq) or (notification, user) here is a bug, and the
     # failure rolls the whole batch back rather than leaving a gap.
     conn.executemany(stream.INSERT_ENTRY, stream.inbox_rows(entries, plan, routed_at_us))
-    conn.executemany(
-        f"INSERT INTO {COUNTERS} (user_id, head) VALUES (?, ?) "
-        "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head",
-        list(heads.items()),
-    )
-    stream.write_plan(conn, plan)
+    stream.write_plan(conn, plan, heads)  # the heads with the stream counters
     conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", [(r.record.id,) for r in routes])
 
 
