@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from foundation.errors import StoreError
+from foundation.errors import StoreError, TicketStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, _error: RequestValidationError) -> JsonResponse:
         return error_response(400, "invalid_request", "the request is malformed")
+
+    # Starlette picks the handler of the most derived class: this one before StoreError's.
+    @app.exception_handler(TicketStoreUnavailable)
+    async def ticket_store_error(_request: Request, error: TicketStoreUnavailable) -> JsonResponse:
+        log.warning("ticket store (redis) error while answering a request: %s", error)
+        return error_response(
+            503, "ticket_store_unavailable", "the ticket store (Redis) is not answering; retry"
+        )
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, error: StoreError) -> JsonResponse:
