@@ -7,6 +7,7 @@ import httpx
 
 from tests.delivery.helpers import bearer, emit_routed, for_user, unique, wait_ready
 from tests.delivery.node import make_settings, running_node, token
+from tests.read_only import read_only
 from tests.services import private_redis
 
 
@@ -38,3 +39,19 @@ async def test_redis_down_is_not_blamed_on_the_store(tmp_path: Path) -> None:
             await wait_ready(node)
             ticket = await http.post("/ws/ticket", headers=bearer(token(user)))
             assert ticket.status_code == 200
+
+
+async def test_a_store_that_cannot_be_written_is_not_ready(tmp_path: Path, redis_url: str) -> None:
+    settings = make_settings(tmp_path, redis_url)
+    async with running_node(settings) as node, httpx.AsyncClient(base_url=node.http) as http:
+        await wait_ready(node)
+        with read_only(settings.sqlite_path):
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json() == {
+                "code": "not_ready",
+                "message": "not ready: store: the sqlite store cannot be written: "
+                f"{settings.sqlite_path} is read-only (its permissions or immutable flag)",
+            }
+            assert (await http.get("/healthz")).status_code == 200
+        await wait_ready(node)
