@@ -1,0 +1,104 @@
+"""Worker and emitter processes around one store: where they meet, emitting, the final check.
+
+Shared by the process tests (crashes, pauses, outages); the fixtures that build a
+:class:`Backend` are in this folder's ``conftest.py``.
+"""
+
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from foundation.constants import WAKE_CHANNEL
+from foundation.settings import Settings
+from outbox.port import OutboxStore
+from tests.mongo_server import MongoEndpoint
+from tests.worker import (
+    check_streams,
+    nothing_pending,
+    read_committed,
+    spawn,
+    stop_process,
+    wait_until,
+)
+
+
+@dataclass
+class Backend:
+    """Where the processes meet: the store's settings as ``TIDINGS_*`` variables."""
+
+    env: dict[str, str]
+    settings: Settings
+    store: OutboxStore
+    work_dir: Path
+
+    def files(self) -> dict[str, str]:
+        return {
+            "TEST_STOP_FILE": str(self.work_dir / "stop"),
+            "TEST_COMMITTED_FILE": str(self.work_dir / "committed.txt"),
+        }
+
+
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return {"TIDINGS_DATA_DIR": str(tmp_path / "data")}
+    endpoint: MongoEndpoint = request.getfixturevalue("mongo")
+    if endpoint.is_double:
+        pytest.skip("mongoeco cannot run concurrent sessions: crash tests need a real MongoDB")
+    return {
+        "TIDINGS_MONGODB_URL": endpoint.url,
+        "TIDINGS_MONGODB_DATABASE": f"tidings_test_{uuid.uuid4().hex[:12]}",
+    }
+
+
+def start_emitter(backend: Backend, seed: int, pause: float) -> subprocess.Popen[bytes]:
+    env = {**backend.env, **backend.files(), "TEST_SEED": str(seed)}
+    return spawn("emitter_main", {**env, "TEST_EMIT_PAUSE": str(pause)})
+
+
+def stop_emitter(backend: Backend, emitter: subprocess.Popen[bytes]) -> None:
+    Path(backend.files()["TEST_STOP_FILE"]).touch()
+    assert emitter.wait(30) == 0
+
+
+async def drain_and_check(backend: Backend, kills: int) -> None:
+    """Let a last worker finish, stop it cleanly, and check every stream."""
+    worker = spawn("worker_main", backend.env)
+    client = aioredis.Redis.from_url(backend.settings.redis_url)
+    try:
+        await wait_until(lambda: nothing_pending(backend.store), timeout=60, interval=0.05)
+        await workers_running(client, 1)
+    finally:
+        await client.aclose()
+        assert stop_process(worker) == 0
+    committed = read_committed(Path(backend.files()["TEST_COMMITTED_FILE"]))
+    report = await check_streams(backend.store, committed)
+    print(report.line(len(committed), kills))
+    assert len(committed) > 100
+    assert report.lost == report.duplicated == report.unexpected == 0
+    assert report.gaps == [] and report.order_violations == []
+
+
+async def workers_running(client: aioredis.Redis, count: int) -> None:
+    """Wait until ``count`` workers listen for wake-ups (so they handle SIGTERM)."""
+
+    async def running() -> bool:
+        return await subscribers(client, WAKE_CHANNEL) >= count
+
+    await wait_until(running, timeout=20)
+
+
+async def committed_at_least(backend: Backend, count: int) -> bool:
+    path = Path(backend.files()["TEST_COMMITTED_FILE"])
+    return path.exists() and len(read_committed(path)) >= count
+
+
+async def subscribers(client: aioredis.Redis, channel: str) -> int:
+    try:
+        [(_, count)] = await client.pubsub_numsub(channel)
+    except (OSError, aioredis.ConnectionError):
+        return 0
+    return int(count)
