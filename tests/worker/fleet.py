@@ -4,19 +4,24 @@ Shared by the process tests (crashes, pauses, outages); the fixtures that build 
 :class:`Backend` are in this folder's ``conftest.py``.
 """
 
+import contextlib
+import sqlite3
 import subprocess
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from foundation.constants import WAKE_CHANNEL
+from foundation.constants import LEASES, ROUTER_LEASE, WAKE_CHANNEL
 from foundation.settings import Settings
 from outbox.port import OutboxStore
+from outbox.timestamps import from_micros
 from tests.mongo_server import MongoEndpoint
 from tests.worker import (
+    USERS,
     check_streams,
     nothing_pending,
     read_committed,
@@ -102,3 +107,33 @@ async def subscribers(client: aioredis.Redis, channel: str) -> int:
     except (OSError, aioredis.ConnectionError):
         return 0
     return int(count)
+
+
+def lease_holder(backend: Backend) -> tuple[int, datetime] | None:
+    """The pid of the routing lease's owner and the lease's expiry, read from the store
+    itself (the port has no such query: only tests need to know who holds the lease)."""
+    if backend.settings.uses_mongodb:
+        return _mongo_lease(backend)
+    with contextlib.closing(sqlite3.connect(backend.settings.sqlite_path)) as conn:
+        row = conn.execute(
+            f"SELECT owner, until FROM {LEASES} WHERE name = ?", (ROUTER_LEASE,)
+        ).fetchone()
+    return None if row is None else (_owner_pid(row[0]), from_micros(row[1]))
+
+
+def _mongo_lease(backend: Backend) -> tuple[int, datetime] | None:
+    from pymongo import MongoClient
+
+    with MongoClient(backend.env["TIDINGS_MONGODB_URL"], tz_aware=True) as client:
+        found = client[backend.settings.mongodb_database][LEASES].find_one({"_id": ROUTER_LEASE})
+    return None if found is None else (_owner_pid(found["owner"]), from_micros(found["until_us"]))
+
+
+def _owner_pid(owner: str) -> int:
+    """The pid in an owner id ``hostname:pid:random`` (see ``new_owner_id``)."""
+    return int(owner.rsplit(":", 2)[1])
+
+
+async def routed_total(store: OutboxStore) -> int:
+    """Entries routed so far, all users together (the sum of their heads)."""
+    return sum([await store.head(user) for user in USERS])
