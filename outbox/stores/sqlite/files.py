@@ -46,12 +46,10 @@ def permission_reason(path: Path) -> str | None:
         if file.exists() and not os.access(file, os.W_OK):
             return f"{file} is read-only (its permissions or immutable flag)"
     directory = path.parent
-    missing = [file.name for file in companions(path) if not file.exists()]
+    missing = [file.name for file in (path, *companions(path)) if not file.exists()]
     if missing and not os.access(directory, os.W_OK | os.X_OK):
-        return (
-            f"the data directory {directory} is read-only, and SQLite must create "
-            f"{' and '.join(missing)} in it"
-        )
+        names = " and ".join([", ".join(missing[:-1]), missing[-1]] if missing[:-1] else missing)
+        return f"the data directory {directory} is read-only, and SQLite must create {names} in it"
     return None
 
 
