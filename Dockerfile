@@ -14,6 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY foundation ./foundation
+COPY broker ./broker
 COPY tidings ./tidings
 COPY api_hooks ./api_hooks
 COPY outbox ./outbox

@@ -12,19 +12,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api_hooks.validation import build_record
+from foundation.errors import ConfigurationError
+from foundation.settings import Settings, load_settings
 from outbox.records import Audience, OutboxRecord
 from outbox.stores import adapter_for_session
 
 
 class Emitter:
-    """Emits into the outbox of one database; build one per application and reuse it.
+    """Emits into the outbox the worker routes; build one per application and reuse it.
 
-    ``database`` names the MongoDB database that holds the outbox (it may be the host
-    application's own: MongoDB transactions span databases). It is ignored for SQLite.
+    On MongoDB the outbox lives in ``settings.mongodb_database`` (``TIDINGS_MONGODB_DATABASE``),
+    the database every tidings process reads; it may be the host application's own database,
+    since MongoDB transactions span databases. ``settings`` defaults to the ``TIDINGS_*``
+    environment. ``database``, when given, must name that same database: anything else would
+    write notifications where no worker looks, so it is refused with ``ConfigurationError``
+    naming both. The database is ignored for SQLite.
     """
 
-    def __init__(self, database: str = "tidings") -> None:
-        self.database = database
+    def __init__(self, settings: Settings | None = None, *, database: str | None = None) -> None:
+        configured = (settings or load_settings()).mongodb_database
+        if database is not None and database != configured:
+            raise ConfigurationError(
+                f"Emitter(database={database!r}) is not the database the worker routes "
+                f"(TIDINGS_MONGODB_DATABASE={configured!r}): notifications emitted there would "
+                f"never be delivered; set TIDINGS_MONGODB_DATABASE={database!r} for every "
+                "tidings process instead"
+            )
+        self.database = configured
 
     async def emit(
         self,

@@ -1,19 +1,25 @@
-"""Delivery benchmark: one tidings node against a bare ``websockets`` server, in one run.
+"""Delivery benchmark: one tidings node against a bare ``websockets`` server and Node
+socket.io, in one run.
 
 Run: ``.venv/bin/python bench/bench_delivery.py [--quick] [--runs N] [--profile DIR]
-[--shared-redis]``. Needs ``redis-server`` on PATH and 2 CPUs. A private Redis is started
-(database 11, flushed): pub/sub channels are server-wide, so on a shared server this
-benchmark's traffic on ``tidings:live`` would reach every tidings node and test subscribed
-there, and theirs would reach the node under test. ``--shared-redis`` uses
+[--shared-redis] [--no-node]``. Needs ``redis-server`` on PATH, 2 CPUs, and ``node`` and
+``npm`` for the Node peer (``--no-node`` leaves it out; without them and without the flag
+the benchmark stops at once and says so). The peer's packages are installed with ``npm ci``
+in ``bench/peers/socketio`` when missing or older than its lockfile (``socketio_peer.py``).
+
+A private Redis is started (database 11, flushed): pub/sub channels are server-wide, so on a
+shared server this benchmark's traffic on ``tidings:live`` would reach every tidings node and
+test subscribed there, and theirs would reach the node under test. ``--shared-redis`` uses
 127.0.0.1:6379 database 11 instead (flushed; a warning is printed if something else is
 subscribed to ``tidings:live``).
 
-Placement: the server under test (``tidings serve``, or ``bench/bare_server.py``) is pinned
-to CPU 0; the load generator (``bench/loadgen.py``, 1,000 WebSocket clients, one per user),
-this process (the publisher) and the private Redis are pinned to CPU 1. The three servers of
-the live phase (tidings and two bare variants) stay up together, each with its own clients
-and its own channel, and take turns within each round of runs, so that a slow spell of the
-machine hits every server rather than one. CPU used by any other process is measured and
+Placement: the server under test (``tidings serve``, ``bench/bare_server.py`` or the Node
+peer's ``server.mjs``) is pinned to CPU 0; the load generator (``bench/loadgen.py``, 1,000
+WebSocket clients, one per user), this process (the publisher), the Node publisher and the
+private Redis are pinned to CPU 1. The four servers of the live phase (tidings, two bare
+variants and Node socket.io) stay up together, each with its own clients and its own
+channels, and take turns within each round of runs, so that a slow spell of the machine hits
+every server rather than one. CPU used by any other process is measured and
 runs where it exceeded 10% of a CPU are marked.
 
 Traffic: live messages encoded with :func:`outbox.live_wire.encode_live_batch`, ``BATCH``
@@ -25,6 +31,16 @@ The bare server runs twice: ``await`` (``await ws.send`` per frame, the baseline
 target) and ``write`` (``websockets.broadcast``, a synchronous write per frame without
 backpressure: a higher ceiling, and a check that the load generator keeps up).
 
+The Node peer (socket.io 4.8 with ``@socket.io/redis-adapter``, one room per user, the token
+in the CONNECT packet) gets the same notifications, seqs and publish-time stamps as a
+``notification`` event, from ``@socket.io/redis-emitter`` in a Node publisher process: one
+Redis message per notification, since the emitter publishes one message per
+``to(room).emit``. The batch's 50 emits leave in one write to Redis, and the emitter's
+messages are encoded before the timed part as the Python publisher's batches are, but the
+peer's subscriber handles 50 messages where the others handle one: that is the peer's
+mechanism, and part of what is measured. The load generator speaks Engine.IO v4 / Socket.IO
+v5 to it over the same plain WebSocket client.
+
 1. Live fan-out: frames delivered per second at the clients while the publisher publishes
    as fast as the subscriber's Redis output buffer allows (kept under ``FLOW_LIMIT_BYTES``
    so Redis never drops the subscriber), counted between 10% and 90% of the frames; then
@@ -33,14 +49,15 @@ backpressure: a higher ceiling, and a check that the load generator keeps up).
    routed by ``tidings worker --burst``) reconnect at once with ``since = head - 100``.
 3. Memory: the server's VmRSS with 0 and with 1,000 idle connections (after a warm-up of 10
    connections), without compression and, in full mode, with clients offering
-   permessage-deflate (one throughput run then too).
+   permessage-deflate (one throughput run then too; tidings and bare ``await`` only). The
+   Node peer's RSS is read after a full collection (``global.gc()``, asked for by SIGUSR2).
 
 ``--profile DIR`` adds a throughput run and a storm (neither counted) with py-spy sampling
 the tidings node, and leaves the collapsed stacks in ``DIR/live.txt`` and ``DIR/storm.txt``.
 
 Figures are the median of 3 runs (1 with ``--quick``, N with ``--runs``). Every subprocess
-is stopped at the end, on error and on Ctrl-C; a watchdog bounds the whole run (13 minutes,
-3 with ``--quick``).
+is stopped at the end, on error and on Ctrl-C; a watchdog bounds the whole run (16 minutes,
+5 with ``--quick``).
 """
 
 import argparse
@@ -61,17 +78,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import socketio_peer  # noqa: E402
 
 from foundation.constants import LIVE_CHANNEL  # noqa: E402
 from outbox.live_wire import encode_live_batch  # noqa: E402
@@ -98,6 +117,7 @@ STORM_EXTRA = 20  # entries per user below the replayed ones
 TARGET_RATIO = 0.5
 DISTURBED = 0.10  # a run is marked when another process took this share of a CPU
 TARGET_P99_MS = 50.0
+SOCKETIO = "Node socket.io"  # the label of the Node peer
 
 
 @dataclass(frozen=True)
@@ -109,19 +129,22 @@ class Config:
     profile: Path | None
     watchdog_seconds: int
     shared_redis: bool
+    node: bool  # the Node socket.io peer
     redis_url: str = SHARED_REDIS_URL
-    redis_pids: tuple[int, ...] = ()  # a private Redis, counted with the client side
+    # A private Redis and the Node publisher, counted with the client side.
+    helper_pids: tuple[int, ...] = ()
 
 
 def config_from(args: argparse.Namespace) -> Config:
+    node = not args.no_node
     if args.quick:
-        cfg = Config(1, 60_000, 5, False, args.profile, 200, args.shared_redis)
+        cfg = Config(1, 60_000, 5, False, args.profile, 300, args.shared_redis, node)
     else:
-        cfg = Config(3, 150_000, 10, True, args.profile, 780, args.shared_redis)
+        cfg = Config(3, 150_000, 10, True, args.profile, 960, args.shared_redis, node)
     if args.runs is not None:
-        # About 30 s per round of runs; the watchdog keeps its margin.
+        # About 45 s per round of runs; the watchdog keeps its margin.
         cfg = dataclasses.replace(
-            cfg, runs=args.runs, watchdog_seconds=cfg.watchdog_seconds + 60 * args.runs
+            cfg, runs=args.runs, watchdog_seconds=cfg.watchdog_seconds + 90 * args.runs
         )
     return cfg
 
@@ -266,6 +289,22 @@ class Loadgen:
 # --- Servers under test ---------------------------------------------------------------------
 
 
+class Feed(Protocol):
+    """What publishes a server's traffic: :class:`Publisher`, or the Node peer's emitter."""
+
+    def prepare(self, subject: "Subject", count: int) -> int:
+        """Encode ``count`` rounds (one frame per user each) ahead; the frames they hold."""
+        ...
+
+    def publish_prepared(self) -> None:
+        """Publish what :meth:`prepare` encoded, as fast as the server's subscriber takes it."""
+        ...
+
+    def publish_paced(self, subject: "Subject", rounds: int, rate: int) -> None:
+        """``rounds`` rounds at ``rate`` frames/s, each batch stamped right before it leaves."""
+        ...
+
+
 @dataclass
 class Subject:
     """One server under test, its users (one client each) and what was measured."""
@@ -276,6 +315,8 @@ class Subject:
     channel: str  # where its live messages are published
     users: list[str]
     rounds: int = 0  # every user has been sent seqs 1..rounds
+    protocol: str = "tidings"  # what the load generator speaks: "tidings" or "socketio"
+    feed: Feed | None = None  # None: the Python publisher (Publisher)
     connect: dict[str, Any] = field(default_factory=dict)
     rss_idle: int = 0
     rss_connected: int = 0
@@ -289,6 +330,8 @@ class Subject:
 
     @property
     def url(self) -> str:
+        if self.protocol == "socketio":
+            return f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket"
         return f"ws://127.0.0.1:{self.port}/ws"
 
     @property
@@ -356,6 +399,35 @@ def start_bare(procs: Processes, cfg: Config, secret: str, send: str, prefix: st
     return Subject(f"bare ({send})", process, port, channel, user_names(prefix))
 
 
+def start_socketio(procs: Processes, cfg: Config, secret: str, prefix: str, feed: Feed) -> Subject:
+    """The Node peer's ``server.mjs`` on the server CPU, fed by ``feed`` (the emitter)."""
+    port = free_port()
+    env = dict(os.environ, BENCH_JWT_SECRET=secret)
+    args = socketio_peer.server_args(port, cfg.redis_url)
+    process = procs.start("socketio-server", args, cpu=SERVER_CPU, env=env, pipes=True)
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    if not ready or process.stdout.readline().strip() != b"ready":
+        tail = procs.log_tail("socketio-server")
+        raise RuntimeError("socket.io server did not get ready\n" + tail)
+    channel = "socket.io#/#user:*#"
+    subject = Subject(SOCKETIO, process, port, channel, user_names(prefix), protocol="socketio")
+    subject.feed = feed
+    return subject
+
+
+def start_emitter(
+    procs: Processes, cfg: Config, publisher: "Publisher"
+) -> socketio_peer.NodeEmitter:
+    """The Node peer's publisher on the client CPU."""
+    args = socketio_peer.publisher_args(cfg.redis_url, FLOW_LIMIT_BYTES, PUBLISH_CHUNK * BATCH)
+    process = procs.start("socketio-publisher", args, cpu=CLIENT_CPU, pipes=True)
+    template = orjson.loads(frame_of(publisher))
+    return socketio_peer.NodeEmitter(
+        process, template, BATCH, lambda: procs.log_tail("socketio-publisher")
+    )
+
+
 # --- Publisher ------------------------------------------------------------------------------
 
 
@@ -365,6 +437,7 @@ class Publisher:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self.note_ids = 0
+        self.prepared: tuple[str, list[bytes]] = ("", [])
         base = len(orjson.dumps({"t": time.monotonic_ns(), "pad": ""}))
         self.pad = "x" * (DATA_BYTES - base)
 
@@ -389,6 +462,16 @@ class Publisher:
             for start in range(0, len(users), BATCH):
                 messages.append(self.message(users[start : start + BATCH], subject.rounds))
         return messages
+
+    def prepare(self, subject: Subject, count: int) -> int:
+        messages = self.rounds_of(subject, count)
+        self.prepared = (subject.channel, messages)
+        return len(messages) * BATCH
+
+    def publish_prepared(self) -> None:
+        channel, messages = self.prepared
+        self.prepared = ("", [])
+        self.publish_fast(channel, messages)
 
     def subscriber_backlog(self) -> int:
         return max((int(c["omem"]) for c in self.redis.client_list(_type="pubsub")), default=0)
@@ -421,13 +504,21 @@ class Publisher:
                 sent += 1
 
 
-def frame_bytes(publisher: Publisher) -> tuple[int, int]:
-    """Sizes of one notification's data and of its frame."""
+def frame_of(publisher: Publisher) -> bytes:
+    """One notification frame as tidings and the bare server send it."""
     from delivery.frames import encode_notification
     from outbox.live_wire import decode_live_batch
 
     entry = decode_live_batch(publisher.message(["u0000"], 1)).entries[0]
-    return len(orjson.dumps(entry.notification.data)), len(encode_notification(entry).encode())
+    return encode_notification(entry).encode()
+
+
+def frame_bytes(publisher: Publisher) -> tuple[int, int, int]:
+    """Sizes of one notification's data, of its frame, and of the Node peer's frame."""
+    frame = frame_of(publisher)
+    data = orjson.loads(frame)["data"]
+    socketio = b'42["notification",' + frame + b"]"
+    return len(orjson.dumps(data)), len(frame), len(socketio)
 
 
 # --- Measurements ---------------------------------------------------------------------------
@@ -461,11 +552,25 @@ def connect_clients(
         users=users or subject.users,
         since=since,
         deflate=deflate,
+        protocol=subject.protocol,
     )
     result["server_cpu"] = cpu_seconds(subject.pid) - cpu
     if result["failed"]:
         raise RuntimeError(f"{result['failed']} clients failed to connect: {result['failures']}")
     return result
+
+
+def settled_rss(subject: Subject) -> int:
+    """The server's VmRSS in KiB; the Node peer's after a full collection, since V8 collects
+    lazily (without it, two quick runs read 21.7 and 38.7 KiB per connection)."""
+    if subject.protocol == "socketio":
+        assert subject.process.stdout is not None
+        subject.process.send_signal(signal.SIGUSR2)
+        ready, _, _ = select.select([subject.process.stdout], [], [], 10)
+        answer = subject.process.stdout.readline().strip() if ready else b"nothing"
+        if answer != b"collected":
+            raise RuntimeError(f"{subject.label} answered {answer!r} to SIGUSR2, not collected")
+    return rss_kib(subject.pid)
 
 
 def connect_measuring_memory(loadgen: Loadgen, subject: Subject, deflate: bool = False) -> None:
@@ -474,10 +579,10 @@ def connect_measuring_memory(loadgen: Loadgen, subject: Subject, deflate: bool =
     connect_clients(loadgen, subject, 0, users=subject.users[:10], group="warm-up")
     loadgen.call(60, cmd="close", group="warm-up")
     time.sleep(1.0)
-    subject.rss_idle = rss_kib(subject.pid)
+    subject.rss_idle = settled_rss(subject)
     subject.connect = connect_clients(loadgen, subject, 0, deflate=deflate)
     time.sleep(2.0)
-    subject.rss_connected = rss_kib(subject.pid)
+    subject.rss_connected = settled_rss(subject)
     say(f"  {subject.label}: {subject.kib_per_connection:.1f} KiB per idle connection")
 
 
@@ -514,7 +619,7 @@ class CpuWatch:
 
 
 def client_pids(loadgen: Loadgen, cfg: Config) -> list[int]:
-    return [loadgen.process.pid, os.getpid(), *cfg.redis_pids]
+    return [loadgen.process.pid, os.getpid(), *cfg.helper_pids]
 
 
 def throughput_run(
@@ -522,11 +627,11 @@ def throughput_run(
 ) -> float:
     """Publish ``cfg.throughput_frames`` as fast as the subject takes them; frames/s at the
     clients between 10% and 90% of them."""
-    messages = publisher.rounds_of(subject, cfg.throughput_frames // len(subject.users))
-    expect = len(messages) * BATCH
+    feed = subject.feed or publisher
+    expect = feed.prepare(subject, cfg.throughput_frames // len(subject.users))
     loadgen.call(30, cmd="arm", expect=expect)
     watch = CpuWatch(subject.pid, client_pids(loadgen, cfg))
-    publisher.publish_fast(subject.channel, messages)
+    feed.publish_prepared()
     result = loadgen.call(expect / 500 + 120, cmd="wait", timeout=expect / 500 + 60, stall=10)
     server, others_server, client, others_client = watch.shares()
     watch.note_disturbance(label, subject.disturbed)
@@ -550,7 +655,7 @@ def latency_run(
     rounds = max(1, RATE * cfg.latency_seconds // len(subject.users))
     loadgen.call(30, cmd="arm", expect=rounds * len(subject.users))
     watch = CpuWatch(subject.pid, client_pids(loadgen, cfg))
-    publisher.publish_paced(subject, rounds, RATE)
+    (subject.feed or publisher).publish_paced(subject, rounds, RATE)
     result = loadgen.call(120, cmd="wait", timeout=30, stall=5)
     watch.note_disturbance(label, subject.disturbed)
     check_wait(subject.problems, label, result)
@@ -617,19 +722,35 @@ class Deflate:
 
 
 def live_phase(
-    procs: Processes, loadgen: Loadgen, publisher: Publisher, cfg: Config, tmp: Path
+    procs: Processes,
+    loadgen: Loadgen,
+    publisher: Publisher,
+    emitter: Feed | None,
+    cfg: Config,
+    tmp: Path,
 ) -> list[Subject]:
-    """The three servers up at once, each with its 1,000 clients; interleaved runs."""
+    """The servers up at once, each with its 1,000 clients; interleaved runs. Returns them
+    in the order bare (await), bare (write), tidings[, Node socket.io with ``emitter``].
+
+    Each server's memory is measured as soon as it is up, before the next one starts: an
+    idle Node process hands memory back to the system after some seconds (V8's memory
+    reducer), so its 0-connection RSS depended on how long it had waited for the others
+    (30 KiB per connection after 15 s idle, 22 KiB right after its start)."""
     say("live fan-out")
-    subjects = [
-        start_bare(procs, cfg, loadgen.secret, "await", "a"),
-        start_bare(procs, cfg, loadgen.secret, "write", "w"),
-        start_tidings(procs, cfg, tmp / "live", loadgen.secret, "t"),
+    secret = loadgen.secret
+    starts: list[Callable[[], Subject]] = [
+        lambda: start_bare(procs, cfg, secret, "await", "a"),
+        lambda: start_bare(procs, cfg, secret, "write", "w"),
+        lambda: start_tidings(procs, cfg, tmp / "live", secret, "t"),
     ]
-    for subject in subjects:
-        connect_measuring_memory(loadgen, subject)
+    if emitter is not None:
+        starts.append(lambda: start_socketio(procs, cfg, secret, "n", emitter))
+    subjects = []
+    for start in starts:
+        subjects.append(start())
+        connect_measuring_memory(loadgen, subjects[-1])
     interleaved_runs(loadgen, publisher, subjects, cfg)
-    tidings = subjects[-1]
+    tidings = subjects[2]
     if cfg.profile is not None:
         with recording(procs, tidings.pid, cfg.profile / "live.txt"):
             throughput_run(loadgen, publisher, tidings, cfg, "profiled run (not counted)")
@@ -823,29 +944,19 @@ def live_row(subject: Subject, width: int) -> str:
 
 
 def print_live(subjects: list[Subject], deflate: Deflate | None) -> None:
-    bare, bare_write, tidings = subjects
+    bare, _, tidings = subjects[:3]
     width = max(12, 7 * len(tidings.throughput))
-    print(f"\n1. Live fan-out: {USERS:,} clients, {BATCH} notifications per pub/sub message")
+    peer = f" ({SOCKETIO}: 1 per message, from @socket.io/redis-emitter)" if subjects[3:] else ""
+    print(f"\n1. Live fan-out: {USERS:,} clients, {BATCH} notifications per pub/sub message{peer}")
     print(
         f"{'server':<14} {'frames/s':>9} {'(runs)':<{width}} {'server':>7} {'clients':>7}"
         f" {'others':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
     )
     for subject in subjects:
         print(live_row(subject, width))
-    ratio = median(tidings.throughput) / median(bare.throughput)
-    ceiling = median(tidings.throughput) / median(bare_write.throughput)
-    p99 = median([lat[1] for lat in tidings.latency])
-    print(
-        f"tidings / {bare.label}: {ratio:.3f} (target >= {TARGET_RATIO}):"
-        f" {verdict(ratio >= TARGET_RATIO)}; tidings / {bare_write.label}: {ceiling:.3f}"
-    )
-    print(
-        f"tidings p99 at {RATE:,} frames/s: {p99:.2f} ms (target < {TARGET_P99_MS:.0f} ms):"
-        f" {verdict(p99 < TARGET_P99_MS)}"
-    )
     print(
         f"server / clients: median CPU share of the server process (CPU {SERVER_CPU}) and of"
-        f" the load generator, publisher and private Redis (CPU {CLIENT_CPU}); others: the"
+        f" the load generator, publishers and private Redis (CPU {CLIENT_CPU}); others: the"
         " largest share of either CPU taken by any other process in a run (* marks runs where"
         f" it was over {DISTURBED:.0%}); p50/p99: medians of the runs' percentiles at"
         f" {RATE:,} frames/s; max: the worst of all runs"
@@ -872,7 +983,7 @@ def print_storm(storm: Storm, subjects: list[Subject]) -> None:
     seconds = [run["seconds"] for run in storm.runs]
     width = max(16, 6 * len(seconds))
     print(
-        f"{'case':<36} {'all caught up s':>15} {'(runs)':<{width}} {'frames/s':>9}"
+        f"{'case':<40} {'all caught up s':>15} {'(runs)':<{width}} {'frames/s':>9}"
         f" {'srv CPU':>7} {'client p50/p99 s':>16}"
     )
     rates = [run["replayed"] / run["seconds"] for run in storm.runs]
@@ -881,20 +992,21 @@ def print_storm(storm: Storm, subjects: list[Subject]) -> None:
     cpu = median([run["server_cpu"] / run["seconds"] for run in storm.runs])
     runs = " ".join(f"{s:.2f}" for s in seconds)
     print(
-        f"{'tidings, replay since head-100':<36} {median(seconds):>15.2f} {runs:<{width}}"
+        f"{'tidings, replay since head-100':<40} {median(seconds):>15.2f} {runs:<{width}}"
         f" {median(rates):>9,.0f} {cpu:>7.0%} {p50:>7.2f}/{p99:<8.2f}"
     )
-    for subject in (subjects[2], subjects[0]):
+    for subject in (subjects[2], subjects[0], *subjects[3:]):
         label = f"{subject.label}, connect only, no replay"
         c = subject.connect
         print(
-            f"{label:<36} {c['seconds']:>15.2f} {'1 run':<{width}} {'-':>9}"
+            f"{label:<40} {c['seconds']:>15.2f} {'1 run':<{width}} {'-':>9}"
             f" {c['server_cpu'] / c['seconds']:>7.0%} {c['ttcu_p50']:>7.2f}/{c['ttcu_p99']:<8.2f}"
         )
 
 
 def print_memory(subjects: list[Subject], deflate: Deflate | None) -> None:
-    print(f"\n3. Memory: server VmRSS with 0 and {USERS:,} idle connections")
+    gc = f" ({SOCKETIO}'s after a full V8 collection)" if subjects[3:] else ""
+    print(f"\n3. Memory: server VmRSS with 0 and {USERS:,} idle connections{gc}")
     print(
         f"{'server':<14} {'0 conns KiB':>12} {'1,000 KiB':>10} {'KiB/conn':>9}"
         f" {'with deflate KiB/conn':>22}"
@@ -907,17 +1019,51 @@ def print_memory(subjects: list[Subject], deflate: Deflate | None) -> None:
         )
 
 
+def p99_of(subject: Subject) -> float:
+    return median([lat[1] for lat in subject.latency])
+
+
+def print_summary(subjects: list[Subject]) -> None:
+    """The figures the project's goals are stated in, for every server of the run."""
+    bare, bare_write, tidings = subjects[:3]
+    delivered = median(tidings.throughput)
+    ratio = delivered / median(bare.throughput)
+    p99 = p99_of(tidings)
+    print("\n4. The project's goals")
+    print(
+        f"tidings / {bare.label} (bare batched websockets), delivered/s: {ratio:.3f}"
+        f" (target >= {TARGET_RATIO}): {verdict(ratio >= TARGET_RATIO)};"
+        f" tidings / {bare_write.label}: {delivered / median(bare_write.throughput):.3f}"
+    )
+    for peer in subjects[3:]:
+        print(f"tidings / {peer.label}, delivered/s: {delivered / median(peer.throughput):.3f}")
+    print(
+        f"tidings p99 at {RATE:,} frames/s: {p99:.2f} ms (target < {TARGET_P99_MS:.0f} ms):"
+        f" {verdict(p99 < TARGET_P99_MS)}"
+    )
+    timed = [subject for subject in subjects if subject.latency]
+    print(
+        f"p99 at {RATE:,} frames/s, ms: "
+        + "; ".join(f"{subject.label} {p99_of(subject):.2f}" for subject in timed)
+    )
+    print(
+        "KiB per idle connection: "
+        + "; ".join(f"{subject.label} {subject.kib_per_connection:.1f}" for subject in subjects)
+    )
+
+
 def print_report(
     header: list[str],
     subjects: list[Subject],
     deflate: Deflate | None,
     storm: Storm,
-    elapsed: float,
+    times: str,
 ) -> None:
     print("\n".join(header))
     print_live(subjects, deflate)
     print_storm(storm, subjects)
     print_memory(subjects, deflate)
+    print_summary(subjects)
     problems = [p for s in subjects for p in s.problems] + storm.problems
     problems += deflate.problems if deflate else []
     clean = "none (every frame arrived, in seq order, no connection closed by a server)"
@@ -928,7 +1074,7 @@ def print_report(
         f"runs disturbed by other processes (over {DISTURBED:.0%} of a CPU): "
         + ("; ".join(disturbed) if disturbed else "none")
     )
-    print(f"total time: {elapsed:.0f} s")
+    print(f"total time: {times}")
 
 
 # --- Main -----------------------------------------------------------------------------------
@@ -1003,35 +1149,71 @@ def watchdog(seconds: int) -> Iterator[None]:
         signal.alarm(0)
 
 
-def run(cfg: Config, procs: Processes, tmp: Path) -> None:
-    started = time.monotonic()
-    if not cfg.shared_redis:
-        url, pid = start_redis(procs)
-        cfg = dataclasses.replace(cfg, redis_url=url, redis_pids=(pid,))
-    client = redis.Redis.from_url(cfg.redis_url)
-    publisher = Publisher(client)
-    data, frame = frame_bytes(publisher)
+def header_lines(cfg: Config, client: redis.Redis, publisher: Publisher, peer: str) -> list[str]:
+    data, frame, socketio_frame = frame_bytes(publisher)
     runs = "--quick, 1 run each" if cfg.runs == 1 else f"median of {cfg.runs} runs"
-    header = [
+    servers = "four servers" if cfg.node else "three servers"
+    lines = [
         f"tidings delivery benchmark, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} ({runs})",
         machine(),
+        peer,
         prepare_redis(client, cfg),
         f"placement: server on CPU {SERVER_CPU}; load generator (1 process), publisher"
-        f"{'' if cfg.shared_redis else ' and Redis'} on CPU {CLIENT_CPU}; the three servers"
-        " stay up together, each with its own clients and channel, and take turns in each"
-        " round",
+        f"{', Node publisher' if cfg.node else ''}{'' if cfg.shared_redis else ' and Redis'}"
+        f" on CPU {CLIENT_CPU}; the {servers} stay up together, each with its own clients and"
+        " channels, and take turns in each round",
         f"traffic: {data}-byte data, {frame}-byte frames, clients without compression unless"
         f" said; tidings with TIDINGS_SEND_QUEUE_SIZE={SEND_QUEUE_SIZE}",
     ]
+    if cfg.node:
+        lines.append(
+            f"{SOCKETIO}: the same notification objects as the payload of a 'notification'"
+            f" event ({socketio_frame}-byte frames), one Redis message per notification"
+            f" (@socket.io/redis-emitter publishes one per to(room).emit); each batch's"
+            f" {BATCH} emits leave in one write to Redis, encoded ahead of the throughput runs"
+        )
+    return lines
+
+
+def run(cfg: Config, procs: Processes, tmp: Path) -> None:
+    started = time.monotonic()
+    peer = f"{SOCKETIO}: left out (--no-node)"
+    if cfg.node:
+        if socketio_peer.install():
+            say(f"npm ci in {socketio_peer.PEER_DIR}: done")
+        peer = f"{SOCKETIO}: {socketio_peer.versions()}"
+    if not cfg.shared_redis:
+        url, pid = start_redis(procs)
+        cfg = dataclasses.replace(cfg, redis_url=url, helper_pids=(pid,))
+    client = redis.Redis.from_url(cfg.redis_url)
+    publisher = Publisher(client)
+    header = header_lines(cfg, client, publisher, peer)
     loadgen = Loadgen(procs, os.urandom(24).hex())
+    emitter = start_emitter(procs, cfg, publisher) if cfg.node else None
+    if emitter is not None:
+        cfg = dataclasses.replace(cfg, helper_pids=(*cfg.helper_pids, emitter.process.pid))
+    phases: dict[str, float] = {}
     try:
-        subjects = live_phase(procs, loadgen, publisher, cfg, tmp)
+        phases["live"] = time.monotonic()
+        subjects = live_phase(procs, loadgen, publisher, emitter, cfg, tmp)
+        phases["deflate"] = time.monotonic()
         deflate = deflate_phase(procs, loadgen, publisher, cfg, tmp) if cfg.deflate else None
+        phases["storm"] = time.monotonic()
         storm = storm_phase(procs, loadgen, publisher, cfg, tmp)
+        phases["end"] = time.monotonic()
     finally:
         loadgen.close()
+        if emitter is not None:
+            emitter.close()
+            procs.stop(emitter.process)
         client.close()
-    print_report(header, subjects, deflate, storm, time.monotonic() - started)
+    times = (
+        f"{time.monotonic() - started:.0f} s (setup {phases['live'] - started:.0f} s,"
+        f" live fan-out {phases['deflate'] - phases['live']:.0f} s,"
+        f" deflate {phases['storm'] - phases['deflate']:.0f} s,"
+        f" storm {phases['end'] - phases['storm']:.0f} s)"
+    )
+    print_report(header, subjects, deflate, storm, times)
 
 
 def main() -> None:
@@ -1048,8 +1230,19 @@ def main() -> None:
         action="store_true",
         help=f"use {SHARED_REDIS_URL} rather than a private redis-server",
     )
+    parser.add_argument(
+        "--no-node",
+        action="store_true",
+        help=f"leave out the {SOCKETIO} peer (for a machine without node and npm)",
+    )
     cfg = config_from(parser.parse_args())
     check_machine()
+    missing = socketio_peer.missing_tools() if cfg.node else []
+    if missing:
+        raise SystemExit(
+            f"{' and '.join(missing)} not found on PATH: the {SOCKETIO} peer needs Node 20 and"
+            " npm. Install them, or pass --no-node to run the benchmark without that peer."
+        )
     if cfg.profile is not None:
         cfg.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tidings-bench-") as name:
@@ -1060,7 +1253,7 @@ def main() -> None:
                 run(cfg, procs, tmp)
         except (KeyboardInterrupt, TimeoutError, RuntimeError) as error:
             print(f"bench_delivery stopped: {type(error).__name__}: {error}", file=sys.stderr)
-            for log in ("tidings-serve", "bare-server", "loadgen"):
+            for log in ("tidings-serve", "bare-server", "socketio-server", "loadgen"):
                 tail = procs.log_tail(log, 10)
                 if tail:
                     print(f"--- {log} log ---\n{tail}", file=sys.stderr)

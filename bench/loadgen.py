@@ -7,15 +7,22 @@ per frame, so that one process on one core keeps up with the servers under test.
 Driven by JSON lines on stdin, one JSON line answered on stdout per command (logs go to
 stderr). Commands:
 
-- ``{"cmd": "connect", "group": G, "url": U, "users": [...], "since": S|null, "deflate": B}``:
-  open one connection per user, all at once, and wait until every one has sent
-  ``caught_up``. Answers the time that took, the replayed frames, and per-client time to
-  ``caught_up``. Connections are kept in group ``G``.
+- ``{"cmd": "connect", "group": G, "url": U, "users": [...], "since": S|null, "deflate": B,
+  "protocol": "tidings"|"socketio"}``: open one connection per user, all at once, and wait
+  until every one has sent ``caught_up``. Answers the time that took, the replayed frames,
+  and per-client time to ``caught_up``. Connections are kept in group ``G``.
 - ``{"cmd": "arm", "expect": N}``: start counting live ``notification`` frames from zero.
 - ``{"cmd": "wait", "timeout": T, "stall": S}``: wait until ``expect`` frames arrived (or
   ``timeout``, or ``stall`` seconds without a frame); answers counts, times and latencies.
 - ``{"cmd": "close", "group": G}``: close the group's connections (every connection without
   ``group``). ``{"cmd": "exit"}``: leave.
+
+``protocol`` ``socketio`` speaks Engine.IO v4 / Socket.IO v5 over a plain WebSocket (``U`` is
+then ``ws://HOST:PORT/socket.io/?EIO=4&transport=websocket``): the token goes in the
+namespace CONNECT packet (``40{"token": ...}``) sent on the open packet (``0{...}``), engine.io
+pings (``2``) are answered (``3``), and event packets ``42["notification", {...}]`` and
+``42["caught_up", {...}]`` carry the same objects as tidings' frames. Only what this benchmark
+needs: one namespace (``/``), no acknowledgements, no binary packets, no polling.
 
 Every frame is checked: per user, seqs must follow each other (1, 2, 3, ... after
 ``since``). Latency is the receive time minus ``data["t"]`` (``time.monotonic_ns()`` of the
@@ -66,10 +73,13 @@ class Client(asyncio.Protocol):
     websockets' ``ClientProtocol`` makes the opening handshake. When no extension was
     negotiated, the frames that follow are parsed here (a server's frames are unmasked, so
     this is a few slices), which costs a fraction of the general parser; with
-    permessage-deflate, ``ClientProtocol`` handles every frame.
+    permessage-deflate, ``ClientProtocol`` handles every frame. With ``auth`` (Socket.IO
+    mode), every text frame is an Engine.IO packet: see :meth:`on_engine_packet`.
     """
 
-    def __init__(self, owner: "Clients", user: str, uri: str, deflate: bool) -> None:
+    def __init__(
+        self, owner: "Clients", user: str, uri: str, deflate: bool, auth: bytes | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         extensions = (
             [ClientPerMessageDeflateFactory(client_max_window_bits=True)] if deflate else None
@@ -89,6 +99,8 @@ class Client(asyncio.Protocol):
         self.fast = False  # frames parsed here rather than by ``self.protocol``
         self.fast_close: tuple[int, str] | None = None
         self.close_sent = False
+        # Socket.IO mode: the namespace CONNECT packet, sent when engine.io's open arrives.
+        self.auth = auth
 
     @property
     def close_code(self) -> int | None:
@@ -162,10 +174,33 @@ class Client(asyncio.Protocol):
         if self.fragments:
             data = b"".join([*self.fragments, data])
             self.fragments = []
-        if self.caught_up.done():
+        if self.auth is not None:
+            self.on_engine_packet(data)
+        elif self.caught_up.done():
             self.owner.on_live(self.user, data)
         else:
-            self.on_replay(data)
+            self.on_replay(orjson.loads(data))
+
+    def on_engine_packet(self, data: bytes | bytearray | memoryview) -> None:
+        """One Engine.IO packet (a text frame): ``4`` message (``42`` a Socket.IO event,
+        ``40`` CONNECT answered, ``44`` CONNECT refused), ``2`` ping, ``0`` open."""
+        kind = data[0]
+        if kind == 0x34 and data[1] == 0x32:  # "42": an event
+            _event, payload = orjson.loads(memoryview(data)[2:])
+            if self.caught_up.done():
+                self.owner.on_live_frame(self.user, payload)
+            else:
+                self.on_replay(payload)
+        elif kind == 0x32:  # "2": engine.io ping
+            self.send_text(b"3")
+        elif kind == 0x30:  # "0": engine.io open
+            assert self.auth is not None
+            self.send_text(self.auth)
+        elif kind == 0x34 and data[1] == 0x34:  # "44": connect refused
+            error = ConnectionError(f"socket.io connect refused: {bytes(data[2:])!r}")
+            for future in (self.opened, self.caught_up):
+                if not future.done():
+                    future.set_exception(error)
 
     def parse_fast(self) -> None:
         buffer, size, position = self.buffer, len(self.buffer), 0
@@ -204,8 +239,14 @@ class Client(asyncio.Protocol):
         self.close_sent = self.close_sent or frame.opcode is Opcode.CLOSE
         self.transport.write(frame.serialize(mask=True))
 
-    def on_replay(self, data: bytes | bytearray | memoryview) -> None:
-        message = orjson.loads(data)
+    def send_text(self, data: bytes) -> None:
+        if self.fast:
+            self.write_frame(Frame(Opcode.TEXT, data))
+        else:
+            self.protocol.send_text(data)
+            self.flush()
+
+    def on_replay(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "notification":
             self.owner.check_seq(self.user, message["seq"])
@@ -271,7 +312,9 @@ class Clients:
         self.last_seq[user] = seq
 
     def on_live(self, user: str, data: bytes | bytearray | memoryview) -> None:
-        frame = orjson.loads(data)
+        self.on_live_frame(user, orjson.loads(data))
+
+    def on_live_frame(self, user: str, frame: dict[str, Any]) -> None:
         if frame.get("type") != "notification":
             self.other_frames += 1
             return
@@ -300,17 +343,27 @@ class Clients:
     # Commands.
 
     async def open_one(
-        self, group: list[Client], user: str, url: str, since: int | None, deflate: bool
+        self,
+        group: list[Client],
+        user: str,
+        url: str,
+        since: int | None,
+        deflate: bool,
+        protocol: str,
     ) -> tuple[float, int]:
-        query = f"token={quote(token(user, self.secret))}"
         if since is not None:
-            query += f"&since={since}"
             self.last_seq[user] = since
         else:
             self.last_seq.pop(user, None)
-        uri = f"{url}?{query}"
+        auth = None
+        if protocol == "socketio":
+            uri = url
+            auth = b"40" + orjson.dumps({"token": token(user, self.secret)})
+        else:
+            query = f"token={quote(token(user, self.secret))}"
+            uri = f"{url}?{query}" if since is None else f"{url}?{query}&since={since}"
         parsed = parse_uri(uri)
-        client = Client(self, user, uri, deflate)
+        client = Client(self, user, uri, deflate, auth)
         client.started = self.started
         group.append(client)
         loop = asyncio.get_running_loop()
@@ -320,13 +373,19 @@ class Clients:
             return await client.caught_up
 
     async def connect_all(
-        self, group: str, url: str, users: list[str], since: int | None, deflate: bool
+        self,
+        group: str,
+        url: str,
+        users: list[str],
+        since: int | None,
+        deflate: bool,
+        protocol: str = "tidings",
     ) -> dict[str, Any]:
         clients = self.groups.setdefault(group, [])
         cpu = time.process_time()
         self.started = time.perf_counter()
         results = await asyncio.gather(
-            *(self.open_one(clients, user, url, since, deflate) for user in users),
+            *(self.open_one(clients, user, url, since, deflate, protocol) for user in users),
             return_exceptions=True,
         )
         seconds = time.perf_counter() - self.started
@@ -416,6 +475,7 @@ async def main() -> None:
                     command["users"],
                     command.get("since"),
                     command["deflate"],
+                    command.get("protocol", "tidings"),
                 )
             case "arm":
                 reply = clients.arm(command["expect"])

@@ -1,40 +1,35 @@
-"""The delivery service as a FastAPI app, standalone or inside the host application.
+"""The delivery service as a FastAPI app, standalone or mounted in the host application.
 
-Standalone: ``create_app(settings)`` (what ``tidings serve`` runs). Inside a host app:
-
-    @asynccontextmanager
-    async def lifespan(app):
-        async with tidings_running(settings, revocation_check=check) as node:
-            app.state.delivery_node = node
-            yield
-
-    app = FastAPI(lifespan=lifespan)
-    app.include_router(tidings_router())
+:func:`mount` is the one way tidings goes into an app: ``tidings serve`` builds its own app
+with it (:func:`create_app`), and a host application gets the same routes, error mapping,
+log redaction and node (:func:`delivery.node.open_node`), optionally with the routing worker
+in the same process, through ``tidings.Tidings(settings).mount(app)``.
 """
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 
 from delivery import probes, rest, websocket
-from delivery.auth import RevocationCheck, TokenVerifier
-from delivery.hub import LiveHub
-from delivery.metrics import DeliveryMetrics
-from delivery.node import DeliveryNode
-from delivery.presence import node_key, report_connections
+from delivery.auth import RevocationCheck
+from delivery.node import DeliveryNode, open_node
 from delivery.responses import install_error_handlers
-from delivery.tickets import TicketStore
+from foundation.redaction import install_log_redaction
 from foundation.settings import Settings
-from outbox.stores import open_store
-
-SHUTDOWN_GRACE_SECONDS = 5.0
+from outbox.resolvers import Resolvers
+from outbox.stores import migrate as migrate_store
+from outbox.worker import serve as serve_worker
 
 
 def tidings_router() -> APIRouter:
-    """Every route of the service: ``/ws``, the REST API and the probes."""
+    """Every route of the service: ``/ws``, the REST API and the probes.
+
+    The REST routes answer their own errors in the contract's shape, whatever exception
+    handlers the app that includes them has.
+    """
     router = APIRouter()
     router.include_router(websocket.router)
     router.include_router(rest.router)
@@ -42,47 +37,102 @@ def tidings_router() -> APIRouter:
     return router
 
 
-@contextlib.asynccontextmanager
-async def tidings_running(
-    settings: Settings, *, revocation_check: RevocationCheck | None = None
-) -> AsyncIterator[DeliveryNode]:
-    """Open the store, Redis and the live hub; on exit close every connection with 1001."""
-    verifier = TokenVerifier(settings, revocation_check)  # refuses bad auth settings first
-    store = await open_store(settings)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    hub = LiveHub(redis)
-    node = DeliveryNode(
-        settings=settings,
-        store=store,
-        redis=redis,
-        hub=hub,
-        verifier=verifier,
-        tickets=TicketStore(redis, settings.ticket_ttl_seconds),
-        metrics=DeliveryMetrics(),
-    )
-    await hub.start()
-    presence = asyncio.create_task(report_connections(redis, hub, node_key()))
-    try:
-        yield node
-    finally:
-        await hub.close_all(SHUTDOWN_GRACE_SECONDS)
-        presence.cancel()
-        await asyncio.gather(presence, return_exceptions=True)
-        await hub.stop()
-        await redis.aclose()
-        await store.close()
+class Mounted:
+    """tidings as :func:`mount` put it in an app: the node while the app runs."""
+
+    def __init__(self) -> None:
+        self._node: DeliveryNode | None = None
+
+    @property
+    def running(self) -> bool:
+        """True between the app's startup and its shutdown."""
+        return self._node is not None
+
+    @property
+    def node(self) -> DeliveryNode:
+        """The node; ``RuntimeError`` before the app started or after it stopped."""
+        if self._node is None:
+            raise RuntimeError("tidings is not running: the app has not started (or stopped)")
+        return self._node
+
+    @contextlib.asynccontextmanager
+    async def run(
+        self,
+        app: Any,
+        settings: Settings,
+        *,
+        revocation_check: RevocationCheck | None,
+        resolvers: Resolvers | None,
+        worker: bool,
+        migrate: bool,
+    ) -> AsyncIterator[DeliveryNode]:
+        """Open the node (and start the worker) for the app's life."""
+        install_log_redaction()  # handlers configured since the app was imported
+        if migrate:
+            await migrate_store(settings)
+        async with open_node(settings, revocation_check=revocation_check) as node:
+            app.state.delivery_node = node
+            stop = asyncio.Event()
+            routing = None
+            if worker:
+                routing = asyncio.create_task(
+                    serve_worker(settings, stop=stop, resolvers=resolvers), name="tidings-worker"
+                )
+            self._node = node
+            try:
+                yield node
+            finally:
+                self._node = None
+                stop.set()
+                if routing is not None:
+                    await routing
+
+
+def mount(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    revocation_check: RevocationCheck | None = None,
+    resolvers: Resolvers | None = None,
+    worker: bool = False,
+    migrate: bool = False,
+    prefix: str = "",
+) -> Mounted:
+    """Serve tidings from ``app``: its routes under ``prefix``, and its node for the app's life.
+
+    Installs log redaction on the server loggers (uvicorn's, under ``uvicorn app:app``,
+    ``fastapi run`` or gunicorn's uvicorn workers) now and again at startup, and wraps the
+    app's lifespan: the node opens before the app's own startup and closes after its own
+    shutdown (every connection closed with 1001 first). With ``worker`` the routing worker
+    runs in this process (``resolvers`` default to ``TIDINGS_RESOLVERS``'s); with ``migrate``
+    the store's schema is brought up to date at startup. Call it once, before the app starts.
+    """
+    app.include_router(tidings_router(), prefix=prefix)
+    install_log_redaction()
+    mounted = Mounted()
+    host_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(started: Any) -> AsyncIterator[Any]:
+        running = mounted.run(
+            started,
+            settings,
+            revocation_check=revocation_check,
+            resolvers=resolvers,
+            worker=worker,
+            migrate=migrate,
+        )
+        async with running, host_lifespan(started) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return mounted
 
 
 def create_app(settings: Settings, *, revocation_check: RevocationCheck | None = None) -> FastAPI:
-    """The standalone service."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with tidings_running(settings, revocation_check=revocation_check) as node:
-            app.state.delivery_node = node
-            yield
-
-    app = FastAPI(title="tidings", lifespan=lifespan, docs_url=None, redoc_url=None)
+    """The standalone service (``tidings serve``): :func:`mount` in an app of its own, whose
+    every error, unknown paths included, has the contract's shape."""
+    app = FastAPI(title="tidings", docs_url=None, redoc_url=None)
     install_error_handlers(app)
-    app.include_router(tidings_router())
+    mount(app, settings, revocation_check=revocation_check)
     return app

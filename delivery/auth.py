@@ -4,15 +4,17 @@ Decoding is pure (no I/O, the clock is passed in as ``now``); the optional revoc
 is the only awaited step and runs in :meth:`TokenVerifier.verify`.
 """
 
+import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import jwt
 
 from foundation.errors import ConfigurationError, TidingsError
+from foundation.imports import import_attribute
 from foundation.settings import Settings
 
 AuthCode = Literal[
@@ -65,8 +67,25 @@ class TokenRevoked(TidingsError):
         super().__init__(message)
 
 
-RevocationCheck = Callable[[Principal], Awaitable[bool]]
-"""Returns True when the principal's token is revoked (e.g. a stale ``token_version``)."""
+RevocationCheck = Callable[[Principal], Awaitable[bool] | bool]
+"""Returns True when the principal's token is revoked (e.g. a stale ``token_version``).
+
+May be a plain function or a coroutine function."""
+
+
+def load_revocation_check(path: str | None) -> RevocationCheck | None:
+    """The check ``TIDINGS_REVOCATION_CHECK`` names (``"module:attribute"``), or ``None``.
+
+    Raises ``ConfigurationError`` when it cannot be imported or is not callable.
+    """
+    if path is None:
+        return None
+    check = import_attribute(path, "TIDINGS_REVOCATION_CHECK")
+    if not callable(check):
+        raise ConfigurationError(
+            f"TIDINGS_REVOCATION_CHECK: {path!r} is a {type(check).__name__}, not a function"
+        )
+    return cast(RevocationCheck, check)
 
 
 class TokenVerifier:
@@ -112,9 +131,26 @@ class TokenVerifier:
     async def verify(self, token: str, now: float) -> Principal:
         """:meth:`decode`, then the revocation hook; raises AuthFailed or TokenRevoked."""
         principal = self.decode(token, now)
-        if self._revocation_check is not None and await self._revocation_check(principal):
+        if await self.is_revoked(principal):
             raise TokenRevoked()
         return principal
+
+    @property
+    def checks_revocation(self) -> bool:
+        """Whether a revocation hook is installed."""
+        return self._revocation_check is not None
+
+    async def is_revoked(self, principal: Principal) -> bool:
+        """What the revocation hook says of ``principal`` (False without a hook).
+
+        The hook may be sync or async; whatever it raises propagates.
+        """
+        if self._revocation_check is None:
+            return False
+        answer = self._revocation_check(principal)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return bool(answer)
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         """Signature, required claims, iss and aud, by PyJWT; times are left to us.

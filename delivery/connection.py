@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from delivery.actions import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
+    CLOSE_REVOKED,
     CLOSE_TOO_SLOW,
     Action,
     Close,
@@ -35,7 +36,7 @@ from delivery.actions import (
     StoreAck,
     VerifyRefresh,
 )
-from delivery.auth import AuthFailed, TokenRevoked
+from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.node import DeliveryNode
 from delivery.session import (
     DeliverySession,
@@ -53,10 +54,17 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 class Connection:
     """One accepted WebSocket, registered with the node's live hub while it runs."""
 
-    def __init__(self, websocket: WebSocket, session: DeliverySession, node: DeliveryNode) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        session: DeliverySession,
+        node: DeliveryNode,
+        principal: Principal,
+    ) -> None:
         self._websocket = websocket
         self._session = session
         self._node = node
+        self.principal = principal  # the latest token's, for revocation checks
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()  # bounded by ``_enqueue``
         self._queue_limit = node.settings.send_queue_size
         self._socket_stalled = False  # a send is waiting for the client to read
@@ -89,6 +97,10 @@ class Connection:
         """Close with 1001 (server going away); the client reconnects with ``since``."""
         self._apply(self._session.close(CLOSE_GOING_AWAY, "server going away"))
 
+    def on_revoked(self) -> None:
+        """Close with 4403: the user's tokens were revoked, the client stops."""
+        self._apply(self._session.close(CLOSE_REVOKED, "token revoked"))
+
     # The connection's life.
 
     async def run(self) -> None:
@@ -98,7 +110,8 @@ class Connection:
         try:
             head = await self._node.store.head(self.user_id)
             acked = await self._node.store.acked(self.user_id, self._session.device)
-            self._apply(self._session.open(head, acked))
+            unread = await self._node.store.count_after(self.user_id, acked)
+            self._apply(self._session.open(head, acked, unread=unread))
             await self._serve()
         except StoreError:
             log.warning("store error on a connection; closing with 1011")
@@ -210,6 +223,8 @@ class Connection:
             principal = await self._node.verifier.verify(token, time.time())
         except (AuthFailed, TokenRevoked):
             return self._session.refresh_result(None, None)
+        if principal.user_id == self.user_id:
+            self.principal = principal
         leeway = self._node.settings.jwt_leeway_seconds
         return self._session.refresh_result(principal.user_id, principal.expires_at + leeway)
 

@@ -135,21 +135,32 @@ def notification_fields(entry: InboxEntry) -> dict[str, object]:
     }
 
 
-def encode_welcome(user_id: str, head: int, since: int, recovered: bool, device: str) -> str:
+def encode_welcome(
+    user_id: str,
+    head: int,
+    since: int,
+    recovered: bool,
+    device: str,
+    *,
+    unread: int | None = None,
+) -> str:
     """The first frame of every connection.
 
-    ``since`` is the position the stream resumes after (see ``DeliverySession``).
+    ``since`` is the position the stream resumes after (see ``DeliverySession``); ``unread``
+    the device's unread count (retained entries above its stored ack), an addition to v1
+    that older clients ignore.
     """
-    return _dumps(
-        {
-            "type": "welcome",
-            "user_id": user_id,
-            "head": head,
-            "since": since,
-            "recovered": recovered,
-            "device": device,
-        }
-    )
+    frame: dict[str, object] = {
+        "type": "welcome",
+        "user_id": user_id,
+        "head": head,
+        "since": since,
+        "recovered": recovered,
+        "device": device,
+    }
+    if unread is not None:
+        frame["unread"] = unread
+    return _dumps(frame)
 
 
 def encode_notification(entry: InboxEntry) -> str:

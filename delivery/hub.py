@@ -5,23 +5,29 @@ Redis pub/sub is only a signal: the worker publishes each routed batch once on
 (Redis down, its subscription dropped) it recovers from the store: after every
 (re)subscription the hub tells each connection to resync, and each connection reads its
 user's inbox after the last seq it sent. Clients never have to reconnect for that.
+
+The same subscription carries revocations: a user id published on ``REVOKE_CHANNEL`` closes
+that user's connections on every node with 4403 (:func:`delivery.revocation.revoke`).
 """
 
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from foundation.constants import LIVE_CHANNEL
+from delivery.auth import Principal
+from foundation.constants import LIVE_CHANNEL, REVOKE_CHANNEL
 from foundation.outage import Outage
 from outbox.live_wire import decode_live_batch
 from outbox.records import InboxEntry, Notification
 
 log = logging.getLogger(__name__)
+
+_REVOKE_CHANNEL = REVOKE_CHANNEL.encode()
 
 
 class LiveListener(Protocol):
@@ -29,6 +35,10 @@ class LiveListener(Protocol):
 
     @property
     def user_id(self) -> str: ...
+
+    @property
+    def principal(self) -> Principal:
+        """The user as its latest token says (for the periodic revocation check)."""
 
     def on_entries(self, entries: Sequence[InboxEntry]) -> None:
         """New entries of this listener's user, in seq order."""
@@ -42,6 +52,9 @@ class LiveListener(Protocol):
     def shut_down(self) -> None:
         """The node is stopping: close with 1001."""
 
+    def on_revoked(self) -> None:
+        """The user's tokens were revoked: close with 4403."""
+
 
 class LiveHub:
     """Keeps one subscription alive and dispatches batches to local listeners."""
@@ -53,6 +66,9 @@ class LiveHub:
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # Decides which of a user's connections a revocation closes (set by the node).
+        self.on_revocation: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self._revocations: set[asyncio.Task[None]] = set()
 
     @property
     def subscribed(self) -> bool:
@@ -110,6 +126,25 @@ class LiveHub:
             self._task = None
         self._subscribed.clear()
 
+    def revoke(self, user_id: str) -> None:
+        """A revocation of ``user_id`` arrived: hand it to :attr:`on_revocation` (a task of
+        the hub's own), or, without one, close every listener of the user."""
+        if self.on_revocation is None:
+            for listener in self.listeners_of(user_id):
+                listener.on_revoked()
+            return
+        task = asyncio.create_task(self.on_revocation(user_id))
+        self._revocations.add(task)
+        task.add_done_callback(self._revocations.discard)
+
+    def listeners_of(self, user_id: str) -> tuple[LiveListener, ...]:
+        """The listeners this node holds for ``user_id`` now."""
+        return tuple(self._listeners.get(user_id, ()))
+
+    def listeners(self) -> list[LiveListener]:
+        """Every listener this node holds now."""
+        return self._all_listeners()
+
     def dispatch(self, data: bytes) -> None:
         """Hand one published batch to the listeners of its users."""
         try:
@@ -145,13 +180,17 @@ class LiveHub:
 
     async def _listen(self) -> None:
         async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(self._channel)
+            await pubsub.subscribe(self._channel, REVOKE_CHANNEL)
             self._subscribed.set()
             self._outage.recovered()
             for listener in self._all_listeners():
                 listener.on_resync()
             async for message in pubsub.listen():
-                if message["type"] == "message":
+                if message["type"] != "message":
+                    continue
+                if message["channel"] == _REVOKE_CHANNEL:
+                    self.revoke(message["data"].decode(errors="replace"))
+                else:
                     self.dispatch(message["data"])
                     # Messages already buffered are read without suspending: let the
                     # connections write this batch before the next one is queued.

@@ -1,24 +1,36 @@
 """A delivery node: what one process serving ``/ws`` and REST holds, built once at startup.
 
-The lifespan builds one :class:`DeliveryNode` and keeps it at ``app.state.delivery_node``;
-the endpoints take it from there (as ``node``).
+:func:`open_node` is the one place a node is built, whatever serves it (the standalone
+server, or the host's own FastAPI app through ``tidings.Tidings.mount``). The app keeps the
+node at ``app.state.delivery_node``; the endpoints take it from there (as ``node``).
 """
 
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from delivery.auth import TokenVerifier
+from delivery.auth import RevocationCheck, TokenVerifier, load_revocation_check
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
+from delivery.presence import node_key, report_connections
+from delivery.rate_limits import RateLimits
+from delivery.revocation import close_revoked, sweep_revocations
 from delivery.tickets import TicketStore
 from foundation.settings import Settings
 from outbox.port import OutboxStore
+from outbox.stores import open_store
+
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class DeliveryNode:
-    """The node's settings, store, Redis, live hub, token verifier, tickets and metrics."""
+    """The node's settings, store, Redis, live hub, token verifier, tickets, metrics and
+    per-user rate limits."""
 
     settings: Settings
     store: OutboxStore
@@ -27,3 +39,47 @@ class DeliveryNode:
     verifier: TokenVerifier
     tickets: TicketStore
     metrics: DeliveryMetrics
+    rate_limits: RateLimits
+
+
+@contextlib.asynccontextmanager
+async def open_node(
+    settings: Settings, *, revocation_check: RevocationCheck | None = None
+) -> AsyncIterator[DeliveryNode]:
+    """Open the store, Redis and the live hub; on exit close every connection with 1001.
+
+    ``revocation_check`` defaults to the one ``TIDINGS_REVOCATION_CHECK`` names. Raises
+    ``ConfigurationError`` for unusable auth settings or a check that cannot be loaded,
+    before anything is opened.
+    """
+    check = revocation_check or load_revocation_check(settings.revocation_check)
+    verifier = TokenVerifier(settings, check)
+    store = await open_store(settings)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    hub = LiveHub(redis)
+    node = DeliveryNode(
+        settings=settings,
+        store=store,
+        redis=redis,
+        hub=hub,
+        verifier=verifier,
+        tickets=TicketStore(redis, settings.ticket_ttl_seconds),
+        metrics=DeliveryMetrics(),
+        rate_limits=RateLimits.from_settings(settings, redis),
+    )
+    hub.on_revocation = functools.partial(close_revoked, hub, verifier)
+    await hub.start()
+    tasks = [asyncio.create_task(report_connections(redis, hub, node_key()))]
+    if verifier.checks_revocation and settings.revocation_interval_seconds > 0:
+        sweep = sweep_revocations(hub, verifier, settings.revocation_interval_seconds)
+        tasks.append(asyncio.create_task(sweep, name="revocation-sweep"))
+    try:
+        yield node
+    finally:
+        await hub.close_all(SHUTDOWN_GRACE_SECONDS)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hub.stop()
+        await redis.aclose()
+        await store.close()

@@ -7,11 +7,11 @@ from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
 
 from delivery.node import DeliveryNode
-from delivery.responses import JsonResponse, error_response
+from delivery.responses import JsonResponse, TidingsRoute, error_response
 from foundation.constants import ROUTED_COUNTER_KEY
 from foundation.errors import StoreError
 
-router = APIRouter()
+router = APIRouter(route_class=TidingsRoute)
 
 PROBE_TIMEOUT_SECONDS = 2.0
 

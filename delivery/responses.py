@@ -1,12 +1,20 @@
-"""REST responses: JSON via orjson; every error body is ``{"code": ..., "message": ...}``."""
+"""REST responses: JSON via orjson; every error body is ``{"code": ..., "message": ...}``.
+
+tidings' routes answer their own errors (:class:`TidingsRoute`), so the contract's status
+codes hold in any app that includes them, whatever exception handlers that app installs.
+:func:`install_error_handlers` gives a whole app (the standalone service) the same shape for
+errors outside those routes: unknown paths, wrong methods.
+"""
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foundation.errors import StoreError, TicketStoreUnavailable
@@ -34,18 +42,60 @@ class JsonResponse(Response):
 
 
 class ApiError(Exception):
-    """An error answer: HTTP ``status`` with a stable ``code``."""
+    """An error answer: HTTP ``status`` with a stable ``code`` (and extra ``headers``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
-def error_response(status: int, code: str, message: str) -> JsonResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
     """The JSON body of every error."""
-    return JsonResponse({"code": code, "message": message}, status_code=status)
+    return JsonResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def _store_unavailable(error: StoreError) -> JsonResponse:
+    """503 naming what failed: the ticket store (Redis) has a code of its own, so that an
+    outage of Redis is never reported as one of the store."""
+    if isinstance(error, TicketStoreUnavailable):
+        log.warning("ticket store (redis) error while answering a request: %s", error)
+        return error_response(
+            503, "ticket_store_unavailable", "the ticket store (Redis) is not answering; retry"
+        )
+    log.warning("store error while answering a request: %s", type(error).__name__)
+    return error_response(503, "store_unavailable", "the store is not answering; retry")
+
+
+class TidingsRoute(APIRoute):
+    """A route that answers tidings' errors itself, in the contract's shape.
+
+    ``ApiError`` becomes its status and code, a malformed request 400 ``invalid_request``, a
+    ``StoreError`` 503 ``store_unavailable`` (``ticket_store_unavailable`` when it is Redis,
+    which keeps the tickets): also inside a host app whose exception handlers
+    know nothing of them.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answering(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return error_response(error.status, error.code, error.message, error.headers)
+            except RequestValidationError:
+                return error_response(400, "invalid_request", "the request is malformed")
+            except StoreError as error:
+                return _store_unavailable(error)
+
+        return answering
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -53,7 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JsonResponse:
-        return error_response(error.status, error.code, error.message)
+        return error_response(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JsonResponse:
@@ -64,15 +114,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_request: Request, _error: RequestValidationError) -> JsonResponse:
         return error_response(400, "invalid_request", "the request is malformed")
 
-    # Starlette picks the handler of the most derived class: this one before StoreError's.
-    @app.exception_handler(TicketStoreUnavailable)
-    async def ticket_store_error(_request: Request, error: TicketStoreUnavailable) -> JsonResponse:
-        log.warning("ticket store (redis) error while answering a request: %s", error)
-        return error_response(
-            503, "ticket_store_unavailable", "the ticket store (Redis) is not answering; retry"
-        )
-
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, error: StoreError) -> JsonResponse:
-        log.warning("store error while answering a request: %s", type(error).__name__)
-        return error_response(503, "store_unavailable", "the store is not answering; retry")
+        return _store_unavailable(error)

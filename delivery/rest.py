@@ -12,13 +12,14 @@ from fastapi import APIRouter, Depends, Request
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.frames import BadQuery, notification_fields, parse_device, parse_limit, parse_since
 from delivery.node import DeliveryNode
-from delivery.responses import ApiError, JsonResponse
+from delivery.rate_limits import Budget
+from delivery.responses import ApiError, JsonResponse, TidingsRoute
 from foundation.constants import MAX_SEQ
 from outbox.records import AckOutcome
 
 MAX_BODY_BYTES = 4096
 
-router = APIRouter()
+router = APIRouter(route_class=TidingsRoute)
 
 
 def delivery_node(request: Request) -> DeliveryNode:
@@ -48,9 +49,19 @@ async def authenticate(token: str, node: DeliveryNode) -> Principal:
         raise ApiError(403, "token_revoked", "the token has been revoked") from None
 
 
+async def spend(node: DeliveryNode, budget: Budget, user: Principal) -> None:
+    """Spend one unit of the caller's ``budget``; 429 ``rate_limited`` when it is spent."""
+    retry_after = await node.rate_limits.spend(budget, user.user_id)
+    if retry_after is not None:
+        message = f"too many requests; retry in {retry_after:.0f} s"
+        raise ApiError(429, "rate_limited", message, {"Retry-After": f"{retry_after:.0f}"})
+
+
 async def principal(request: Request, node: NodeDep) -> Principal:
-    """The caller, from the Bearer token."""
-    return await authenticate(bearer_token(request), node)
+    """The caller, from the Bearer token, within the caller's REST request rate."""
+    user = await authenticate(bearer_token(request), node)
+    await spend(node, Budget.REST, user)
+    return user
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
@@ -108,16 +119,22 @@ _ACK_MESSAGES = {
 
 @router.get("/notifications/cursor")
 async def cursor(request: Request, user: PrincipalDep, node: NodeDep) -> JsonResponse:
-    """``{"head": H, "acked": A, "unread": H - A}`` for one device."""
+    """``{"head": H, "acked": A, "unread": U}`` for one device.
+
+    ``unread`` counts the retained entries above the device's ack: what the client can still
+    fetch (``head - acked`` until retention trims some).
+    """
     device = _query(parse_device, request.query_params.get("device"))
     head = await node.store.head(user.user_id)
     acked = await node.store.acked(user.user_id, device)
-    return JsonResponse({"head": head, "acked": acked, "unread": max(0, head - acked)})
+    unread = await node.store.count_after(user.user_id, acked)
+    return JsonResponse({"head": head, "acked": acked, "unread": unread})
 
 
 @router.post("/ws/ticket")
 async def ticket(user: PrincipalDep, node: NodeDep) -> JsonResponse:
     """A single-use ticket for ``/ws?ticket=``, so the token stays out of URLs."""
+    await spend(node, Budget.TICKET, user)
     issued = await node.tickets.issue(user)
     return JsonResponse({"ticket": issued, "expires_in": node.settings.ticket_ttl_seconds})
 

@@ -17,8 +17,9 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from delivery.app import SHUTDOWN_GRACE_SECONDS, create_app
+from delivery.app import create_app
 from delivery.auth import RevocationCheck
+from delivery.node import SHUTDOWN_GRACE_SECONDS
 from delivery.transport import MAX_HEADER_BYTES, LimitedWebSocketProtocol, RequestHeadLimit
 from foundation.logs import logging_config
 from foundation.redaction import install_log_redaction

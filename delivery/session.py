@@ -112,6 +112,7 @@ class DeliverySession:
         self._buffer_limit = limits.live_buffer_limit
         self._frames = ClientFrames(limits)
         self._state = SessionState.NEW
+        self._unread: int | None = None
         self._head = 0
         self._start = 0
         self._recovered: bool | None = None
@@ -163,8 +164,11 @@ class DeliverySession:
 
     # The stream.
 
-    def open(self, head: int, acked: int) -> list[Action]:
+    def open(self, head: int, acked: int, *, unread: int | None = None) -> list[Action]:
         """Start the stream from the head and stored ack read after subscribing.
+
+        ``unread`` (the store's count of retained entries above ``acked``) goes into the
+        welcome; the endpoint always gives it, and the welcome leaves it out without it.
 
         Returns a :class:`ReadInbox` when there is something to replay, else the welcome,
         any live entries already held that continue the stream, and ``caught_up`` (or a
@@ -175,6 +179,7 @@ class DeliverySession:
             return []
         if self._state is not SessionState.NEW:
             raise RuntimeError("open() must be called exactly once")
+        self._unread = unread
         requested = self.since if self.since is not None else (acked if acked > 0 else head)
         self._head = head
         self._start = min(requested, head)
@@ -342,8 +347,9 @@ class DeliverySession:
 
     def _welcome(self) -> list[Action]:
         self._welcomed = True
+        recovered = bool(self._recovered)
         welcome = encode_welcome(
-            self.user_id, self._head, self._start, bool(self._recovered), self.device
+            self.user_id, self._head, self._start, recovered, self.device, unread=self._unread
         )
         actions: list[Action] = [Send(welcome)]
         actions.extend(Send(text) for text in self._held_broadcasts)

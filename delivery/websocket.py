@@ -19,6 +19,7 @@ from delivery.connection import Connection
 from delivery.frames import BadQuery, parse_device, parse_since
 from delivery.limits import SessionLimits
 from delivery.node import DeliveryNode
+from delivery.rate_limits import Budget
 from delivery.session import (
     DeliverySession,
 )
@@ -44,15 +45,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     node: DeliveryNode = websocket.app.state.delivery_node
     await websocket.accept()
     try:
-        session = await _start_session(websocket, node)
+        session, principal = await _start_session(websocket, node)
     except Refused as refused:
         node.metrics.closes.labels(str(refused.code)).inc()
         await websocket.close(refused.code, refused.reason)
         return
-    await Connection(websocket, session, node).run()
+    await Connection(websocket, session, node, principal).run()
 
 
-async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySession:
+async def _start_session(
+    websocket: WebSocket, node: DeliveryNode
+) -> tuple[DeliverySession, Principal]:
     settings = node.settings
     query = websocket.query_params
     try:
@@ -66,13 +69,16 @@ async def _start_session(websocket: WebSocket, node: DeliveryNode) -> DeliverySe
     principal = await _authenticate(websocket, node)
     if node.hub.connections_of(principal.user_id) >= settings.max_connections_per_user:
         raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
-    return DeliverySession(
+    if await node.rate_limits.spend(Budget.CONNECT, principal.user_id) is not None:
+        raise Refused(CLOSE_TOO_MANY, "too many new connections for this user")
+    session = DeliverySession(
         principal.user_id,
         device,
         since,
         expires_at=principal.expires_at + settings.jwt_leeway_seconds,
         limits=SessionLimits.from_settings(settings),
     )
+    return session, principal
 
 
 async def _authenticate(websocket: WebSocket, node: DeliveryNode) -> Principal:

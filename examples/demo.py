@@ -1,8 +1,8 @@
 """``python -m examples.demo``: the whole demo in one process, on a fresh machine with Redis.
 
 Migrates the store (the embedded SQLite file in ``TIDINGS_DATA_DIR`` unless
-``TIDINGS_MONGODB_URL`` is set), then serves the example application with tidings' delivery
-routes mounted and runs the routing worker beside it, on http://127.0.0.1:8000
+``TIDINGS_MONGODB_URL`` is set), then serves the example application with tidings mounted in
+it and the routing worker in the same process, on http://127.0.0.1:8000
 (``TIDINGS_PORT`` overrides). Demo mode is on: the demo users are seeded and
 ``POST /demo/token`` signs tokens with the demo secret, or with ``TIDINGS_JWT_SECRET`` when
 it is set. Ctrl-C stops everything cleanly.
@@ -14,20 +14,16 @@ import os
 import sys
 
 from examples.second_brain.demo_data import DEMO_USERS
-from examples.second_brain.resolvers import RESOLVERS_PATH
 from examples.second_brain.server import serve
 from foundation.constants import DEMO_JWT_SECRET
-from foundation.errors import ConfigurationError
-from foundation.settings import Settings, load_settings
+from tidings import ConfigurationError, Settings, load_settings
 
 
 def demo_settings() -> Settings:
-    """``TIDINGS_*`` settings with demo mode on, a JWT secret and the example's resolvers."""
+    """``TIDINGS_*`` settings with demo mode on and a JWT secret."""
     overrides: dict[str, object] = {"demo": True}
     if not os.environ.get("TIDINGS_JWT_SECRET"):
         overrides["jwt_secret"] = DEMO_JWT_SECRET
-    if not os.environ.get("TIDINGS_RESOLVERS"):
-        overrides["resolvers"] = RESOLVERS_PATH
     settings = load_settings(**overrides)
     if not settings.uses_mongodb:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

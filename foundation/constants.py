@@ -19,6 +19,8 @@ WRITE_PROBE: Final = "write-probe"
 # Redis.
 LIVE_CHANNEL: Final = "tidings:live"
 WAKE_CHANNEL: Final = "tidings:wake"
+# A user id published here closes that user's open connections on every node (4403).
+REVOKE_CHANNEL: Final = "tidings:revoke"
 TICKET_KEY_PREFIX: Final = "tidings:ticket:"
 ROUTED_COUNTER_KEY: Final = "tidings:metrics:routed"
 # Each delivery node keeps its connection count here (with a TTL) for `tidings status`.

@@ -50,5 +50,9 @@ class LeaseLost(StoreError):
     """The routing lease is held by another worker; nothing of the batch was written."""
 
 
+class SignalUnavailable(TidingsError):
+    """Redis did not carry a signal (a wake-up, a revocation); the store is unaffected."""
+
+
 class UnknownGroup(TidingsError):
     """No resolver is registered for a group kind."""

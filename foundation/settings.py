@@ -6,6 +6,7 @@ Nothing here is global: callers build a :class:`Settings` and hand it on.
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -67,6 +68,18 @@ class Settings(BaseSettings):
     # "package.module:attribute" naming the host application's group resolvers.
     resolvers: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
 
+    # Revocation: "package.module:attribute" naming a check ``(principal) -> bool`` (sync or
+    # async; True means revoked), run at connect, on refresh and every
+    # ``revocation_interval_seconds`` for open connections (0: only at connect and refresh).
+    revocation_check: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    revocation_interval_seconds: float = Field(default=60.0, ge=0, le=86_400)
+
+    # Request rates per user, on all nodes together ("<count>/<second|minute|hour>", or the
+    # ``limits`` package's other notations such as "100 per 10 seconds").
+    rest_rate_limit: str = "50/second"
+    ticket_rate_limit: str = "10/second"
+    connect_rate_limit: str = "10/second"
+
     # Delivery limits.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
@@ -104,6 +117,15 @@ class Settings(BaseSettings):
         if secret == DEMO_JWT_SECRET and not self.demo:
             raise ValueError("jwt_secret: the demo secret is refused outside the demo")
         return self
+
+    @field_validator("rest_rate_limit", "ticket_rate_limit", "connect_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"not a rate: {value!r} (e.g. '50/second')") from None
+        return value
 
     @model_validator(mode="after")
     def _check_store(self) -> Self:

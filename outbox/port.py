@@ -107,6 +107,13 @@ class OutboxStore(Protocol):
     async def read_inbox_after(self, user_id: str, after_seq: int, limit: int) -> list[InboxEntry]:
         """Entries of ``user_id`` with ``seq > after_seq``, ascending, at most ``limit``."""
 
+    async def count_after(self, user_id: str, after_seq: int) -> int:
+        """How many of the user's retained entries have ``seq > after_seq``.
+
+        With the device's stored ack, this is its unread count: what a client can still fetch
+        after that ack, trimmed entries not counted.
+        """
+
     async def acked(self, user_id: str, device: str) -> int:
         """The stored cumulative ack of (user, device), 0 when none."""
 
@@ -147,6 +154,13 @@ class StoreAdapter(Protocol):
 
     async def migrate(self, settings: Settings) -> int:
         """Apply every missing schema version to the store; return how many ran."""
+
+    def connect_host(self, settings: Settings) -> Any:
+        """A driver handle of the host's own on this store, to run its transactions on.
+
+        The embedded store: a ``sqlite3.Connection`` to its file (autocommit mode: open
+        transactions with ``BEGIN``); MongoDB: an ``AsyncMongoClient``. The caller closes it.
+        """
 
     def owns_session(self, session: object) -> bool:
         """Whether ``session`` is a transaction handle of this store's driver."""

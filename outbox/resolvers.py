@@ -13,10 +13,10 @@ zero-argument callable returning one::
     resolvers.register("family", family_members)
 """
 
-import importlib
 from collections.abc import Awaitable, Callable, Iterable
 
 from foundation.errors import ConfigurationError, UnknownGroup
+from foundation.imports import import_attribute
 from outbox.records import Audience, Everyone, Group, Users
 
 GroupResolver = Callable[[str], Awaitable[Iterable[str]]]
@@ -69,26 +69,6 @@ class Resolvers:
                 return ()
 
 
-def _import_attribute(path: str) -> object:
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(f"TIDINGS_RESOLVERS: expected 'module:attribute', got {path!r}")
-    try:
-        target: object = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigurationError(
-            f"TIDINGS_RESOLVERS: cannot import module {module_name!r}: {error}"
-        ) from error
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError:
-            raise ConfigurationError(
-                f"TIDINGS_RESOLVERS: {module_name!r} has no attribute {attribute!r}"
-            ) from None
-    return target
-
-
 def load_resolvers(path: str | None) -> Resolvers:
     """Load the host application's resolvers from ``"module:attribute"``.
 
@@ -98,7 +78,7 @@ def load_resolvers(path: str | None) -> Resolvers:
     """
     if path is None:
         return Resolvers()
-    target = _import_attribute(path)
+    target = import_attribute(path, "TIDINGS_RESOLVERS")
     if isinstance(target, Resolvers):
         return target
     if callable(target):

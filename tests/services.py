@@ -6,6 +6,7 @@ own here so that nothing else is affected.
 
 import asyncio
 import contextlib
+import re
 import socket
 import subprocess
 import time
@@ -118,3 +119,16 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     finally:
         writer.close()
+
+
+_ANNOUNCED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def announced_port(log: str) -> int | None:
+    """The port a server started with ``TIDINGS_PORT=0`` says it listens on, once it does.
+
+    A port picked by the test and passed to a subprocess could be taken by anyone before the
+    subprocess binds it; port 0 cannot.
+    """
+    found = _ANNOUNCED.search(log)
+    return int(found.group(1)) if found else None

@@ -9,8 +9,7 @@ import asyncio
 import sys
 
 from examples.second_brain.server import serve
-from foundation.errors import ConfigurationError
-from foundation.settings import load_settings
+from tidings import ConfigurationError, load_settings
 
 
 def main() -> int:

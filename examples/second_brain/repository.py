@@ -1,4 +1,4 @@
-"""Choose the application's storage adapter from the tidings settings.
+"""Choose the application's storage adapter from the store tidings is configured with.
 
 The application keeps its data where tidings keeps the outbox, so that one transaction holds
 both: in the SQLite file of the embedded store, or on the same MongoDB replica set.
@@ -7,8 +7,8 @@ both: in the SQLite file of the embedded store, or on the same MongoDB replica s
 import os
 from typing import Final
 
-from examples.second_brain.domain import Repository
-from foundation.settings import Settings
+from examples.second_brain.ports import Repository
+from tidings import Tidings
 
 APP_DATABASE_VARIABLE: Final = "SECOND_BRAIN_DATABASE"
 
@@ -20,20 +20,18 @@ def app_database() -> str:
     return os.environ.get(APP_DATABASE_VARIABLE) or DEFAULT_APP_DATABASE
 
 
-def open_repository(settings: Settings) -> Repository:
-    """The repository for ``settings``: MongoDB when a URL is set, else the SQLite file.
+def open_repository(notifications: Tidings) -> Repository:
+    """The repository on ``notifications``' store: MongoDB, or the embedded SQLite file.
 
-    The SQLite file must already be migrated (``tidings migrate``); the application's own
-    tables are created when missing. A MongoDB client connects on first use.
+    It runs its transactions on a connection of its own to that store
+    (``notifications.connect()``) and emits with ``notifications``. The SQLite file must
+    already be migrated (``tidings migrate``); the application's own tables are created when
+    missing. A MongoDB client connects on first use.
     """
-    if settings.mongodb_url is not None:
+    if notifications.settings.uses_mongodb:
         from examples.second_brain.mongo_repo import MongoRepository
 
-        return MongoRepository.connect(
-            settings.mongodb_url.get_secret_value(),
-            app_database=app_database(),
-            outbox_database=settings.mongodb_database,
-        )
+        return MongoRepository.open(notifications, app_database=app_database())
     from examples.second_brain.sqlite_repo import SqliteRepository
 
-    return SqliteRepository.open(settings.sqlite_path)
+    return SqliteRepository.open(notifications)

@@ -7,7 +7,7 @@ are closed with 4408, and every WebSocket gets 1001 on shutdown.
 from collections.abc import Callable
 
 from examples.second_brain.app import create_app
-from foundation.settings import Settings
+from tidings import Settings
 from tidings.run import run_all
 
 
@@ -17,8 +17,10 @@ async def serve(
     worker: bool = False,
     on_started: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; with ``worker`` the routing worker runs in this process.
+    """Serve until SIGINT/SIGTERM; with ``worker`` the routing worker runs in this process
+    (mounted with the app, see ``create_app``).
 
     Missing migrations are applied first. ``on_started(port)`` runs once the socket listens.
     """
-    await run_all(settings, app=create_app(settings), worker=worker, on_started=on_started)
+    app = create_app(settings, worker=worker)
+    await run_all(settings, app=app, worker=False, on_started=on_started)

@@ -1,31 +1,39 @@
-"""The application's tables in the embedded store's own SQLite file.
+"""The application's store in the embedded store's own SQLite file.
 
-Domain tables sit beside the tidings tables, so a domain change and its notifications are one
-SQLite transaction on one ``sqlite3`` connection (autocommit mode, explicit ``BEGIN``):
-``api_hooks.run_in_transaction`` begins and commits it, ``Emitter.emit`` joins it.
+A domain change and its notifications are one SQLite transaction on one ``sqlite3``
+connection to that file, the one ``Tidings.connect`` opens (autocommit mode, explicit
+``BEGIN``): ``Tidings.run_in_transaction`` begins and commits it and then wakes the worker,
+``Tidings.emit`` joins it (see ``sqlite_tx.py``).
 """
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Final, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
-from api_hooks import Emitter, run_in_transaction
+from examples.second_brain import sqlite_schema
 from examples.second_brain.domain import (
-    Invitation,
-    InvitationStatus,
+    Family,
+    FamilyView,
     Member,
-    Role,
     ShopItem,
-    Tx,
+    TokenRequest,
     User,
     UserView,
     store_unavailable,
 )
+from examples.second_brain.ports import Tx
+from examples.second_brain.sqlite_tx import (
+    INVITATION,
+    ITEM,
+    REQUEST,
+    SqliteTx,
+    invitation_row,
+    item_row,
+    request_row,
+)
 from foundation.errors import StoreError
-from outbox.records import Audience
-from outbox.stores.sqlite import connect
+from tidings import Tidings
 
 # Short: a busy database fails fast and run_in_transaction retries with an async backoff,
 # instead of the driver blocking the event loop while another process writes.
@@ -33,151 +41,9 @@ BUSY_TIMEOUT_SECONDS: Final = 0.05
 # How long an operation keeps retrying a busy database before it answers 503.
 DEADLINE_SECONDS: Final = 10.0
 
-SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS sb_users (
-        username TEXT PRIMARY KEY,
-        display_name TEXT NOT NULL,
-        balance INTEGER NOT NULL CHECK (balance >= 0)
-    )""",
-    "CREATE TABLE IF NOT EXISTS sb_families (id TEXT PRIMARY KEY, name TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS sb_family_members (
-        username TEXT PRIMARY KEY REFERENCES sb_users (username),
-        family_id TEXT NOT NULL REFERENCES sb_families (id),
-        role TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS sb_family_members_family ON sb_family_members (family_id)",
-    """CREATE TABLE IF NOT EXISTS sb_invitations (
-        id TEXT PRIMARY KEY,
-        family_id TEXT NOT NULL REFERENCES sb_families (id),
-        inviter TEXT NOT NULL,
-        invitee TEXT NOT NULL,
-        status TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS sb_shop_items (
-        id TEXT PRIMARY KEY, name TEXT NOT NULL, item_type TEXT NOT NULL, price INTEGER NOT NULL
-    )""",
-)
-
-_MEMBER: Final = (
-    "SELECT m.family_id, f.name, m.username, m.role FROM sb_family_members AS m "
-    "JOIN sb_families AS f ON f.id = m.family_id"
-)
-_INVITATION: Final = (
-    "SELECT i.id, i.family_id, f.name, i.inviter, i.invitee, i.status FROM sb_invitations AS i "
-    "JOIN sb_families AS f ON f.id = i.family_id"
-)
-
-
-def family_usernames(conn: sqlite3.Connection, family_id: str) -> list[str]:
-    """The family's members, in name order."""
-    rows = conn.execute(
-        "SELECT username FROM sb_family_members WHERE family_id = ? ORDER BY username",
-        (family_id,),
-    )
-    return [row[0] for row in rows]
-
-
-def _member(row: tuple[Any, ...] | None) -> Member | None:
-    return None if row is None else Member(row[0], row[1], row[2], cast(Role, row[3]))
-
-
-def _invitation(row: tuple[Any, ...]) -> Invitation:
-    return Invitation(row[0], row[1], row[2], row[3], row[4], cast(InvitationStatus, row[5]))
-
-
-class SqliteTx:
-    """:class:`Tx` on a connection inside ``BEGIN IMMEDIATE``."""
-
-    def __init__(self, conn: sqlite3.Connection, emitter: Emitter) -> None:
-        self._conn = conn
-        self._emitter = emitter
-
-    async def user(self, username: str) -> User | None:
-        row = self._conn.execute(
-            "SELECT username, display_name, balance FROM sb_users WHERE username = ?", (username,)
-        ).fetchone()
-        return None if row is None else User(*row)
-
-    async def debit(self, username: str, amount: int) -> int | None:
-        row = self._conn.execute(
-            "UPDATE sb_users SET balance = balance - ? WHERE username = ? AND balance >= ? "
-            "RETURNING balance",
-            (amount, username, amount),
-        ).fetchone()
-        return None if row is None else int(row[0])
-
-    async def credit(self, username: str, amount: int) -> int:
-        row = self._conn.execute(
-            "UPDATE sb_users SET balance = balance + ? WHERE username = ? RETURNING balance",
-            (amount, username),
-        ).fetchone()
-        return int(row[0])
-
-    async def set_display_name(self, username: str, display_name: str) -> None:
-        self._conn.execute(
-            "UPDATE sb_users SET display_name = ? WHERE username = ?", (display_name, username)
-        )
-
-    async def membership(self, username: str) -> Member | None:
-        return _member(
-            self._conn.execute(f"{_MEMBER} WHERE m.username = ?", (username,)).fetchone()
-        )
-
-    async def members(self, family_id: str) -> Sequence[Member]:
-        rows = self._conn.execute(f"{_MEMBER} WHERE m.family_id = ?", (family_id,)).fetchall()
-        return [member for row in rows if (member := _member(row)) is not None]
-
-    async def add_member(self, member: Member) -> None:
-        self._conn.execute(
-            "INSERT OR IGNORE INTO sb_families (id, name) VALUES (?, ?)",
-            (member.family_id, member.family_name),
-        )
-        self._conn.execute(
-            "INSERT INTO sb_family_members (username, family_id, role) VALUES (?, ?, ?)",
-            (member.username, member.family_id, member.role),
-        )
-
-    async def add_invitation(self, invitation: Invitation) -> None:
-        self._conn.execute(
-            "INSERT INTO sb_invitations (id, family_id, inviter, invitee, status) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                invitation.id,
-                invitation.family_id,
-                invitation.inviter,
-                invitation.invitee,
-                invitation.status,
-            ),
-        )
-
-    async def invitation(self, invitation_id: str) -> Invitation | None:
-        row = self._conn.execute(f"{_INVITATION} WHERE i.id = ?", (invitation_id,)).fetchone()
-        return None if row is None else _invitation(row)
-
-    async def set_invitation_status(self, invitation_id: str, status: InvitationStatus) -> None:
-        self._conn.execute(
-            "UPDATE sb_invitations SET status = ? WHERE id = ?", (status, invitation_id)
-        )
-
-    async def add_shop_item(self, item: ShopItem) -> None:
-        self._conn.execute(
-            "INSERT INTO sb_shop_items (id, name, item_type, price) VALUES (?, ?, ?, ?)",
-            (item.id, item.name, item.item_type, item.price),
-        )
-
-    async def emit(
-        self,
-        event: str,
-        data: Mapping[str, Any],
-        *,
-        to: Audience,
-        origin_session: str | None = None,
-    ) -> None:
-        await self._emitter.emit(self._conn, event, data, to=to, origin_session=origin_session)
-
 
 class SqliteRepository:
-    """:class:`Repository` on one connection to the tidings database file.
+    """:class:`~examples.second_brain.ports.Repository` on one connection to the tidings file.
 
     Operations share the connection one at a time (a lock), so a transaction never sees
     another one's statements. An operation that cannot get the write lock within
@@ -185,65 +51,111 @@ class SqliteRepository:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, *, deadline_seconds: float = DEADLINE_SECONDS
+        self,
+        conn: sqlite3.Connection,
+        notifications: Tidings,
+        *,
+        deadline_seconds: float = DEADLINE_SECONDS,
     ) -> None:
         self._conn = conn
+        self._notifications = notifications
         self._deadline_seconds = deadline_seconds
         self._lock = asyncio.Lock()
-        self._emitter = Emitter()
 
     @classmethod
-    def open(cls, path: Path, *, deadline_seconds: float = DEADLINE_SECONDS) -> "SqliteRepository":
-        """Open the migrated tidings file and create the application's tables if missing."""
-        conn = connect(path)  # the store's busy timeout while creating tables
+    def open(
+        cls, notifications: Tidings, *, deadline_seconds: float = DEADLINE_SECONDS
+    ) -> "SqliteRepository":
+        """Open the migrated tidings file (``notifications.connect()``) and create the
+        application's tables if missing."""
+        conn: sqlite3.Connection = notifications.connect()  # with the store's busy timeout
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("BEGIN IMMEDIATE")
-            for statement in SCHEMA:
-                conn.execute(statement)
+            sqlite_schema.create_tables(conn)
             conn.execute("COMMIT")
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
         except BaseException:
             conn.close()
             raise
-        return cls(conn, deadline_seconds=deadline_seconds)
+        return cls(conn, notifications, deadline_seconds=deadline_seconds)
 
-    async def run[T](self, work: Callable[[Tx], Awaitable[T]], *, redis: Any = None) -> T:
+    async def run[T](self, work: Callable[[Tx], Awaitable[T]]) -> T:
         async def attempt(conn: sqlite3.Connection) -> T:
-            return await work(SqliteTx(conn, self._emitter))
+            return await work(SqliteTx(conn, self._notifications))
 
         async with self._lock:
             try:
-                return await run_in_transaction(
-                    self._conn, attempt, redis=redis, deadline_seconds=self._deadline_seconds
+                return await self._notifications.run_in_transaction(
+                    self._conn, attempt, deadline_seconds=self._deadline_seconds
                 )
             except (sqlite3.OperationalError, StoreError) as error:  # busy past the deadline
                 raise store_unavailable(error) from error
 
     async def view(self, username: str) -> UserView | None:
         async with self._lock:
-            tx = SqliteTx(self._conn, self._emitter)
+            tx = SqliteTx(self._conn, self._notifications)
             user = await tx.user(username)
             if user is None:
                 return None
-            family = await tx.membership(username)
+            member = await tx.membership(username)
+            family = None if member is None else await self._family_view(tx, member)
             rows = self._conn.execute(
-                f"{_INVITATION} WHERE i.invitee = ? AND i.status = 'pending' ORDER BY i.rowid",
+                f"{INVITATION} WHERE i.invitee = ? AND i.status = 'pending' ORDER BY i.rowid",
                 (username,),
             ).fetchall()
-            members = family_usernames(self._conn, family.family_id) if family else []
-        return UserView(user, family, tuple(members), tuple(_invitation(r) for r in rows))
+        return UserView(user, family, tuple(invitation_row(row) for row in rows))
+
+    async def _family_view(self, tx: SqliteTx, member: Member) -> FamilyView | None:
+        account = await tx.family(member.family_id)
+        if account is None:
+            return None
+        requests: tuple[TokenRequest, ...] = ()
+        if member.role == "admin":
+            rows = self._conn.execute(
+                f"{REQUEST} WHERE family_id = ? AND status = 'pending' ORDER BY rowid",
+                (member.family_id,),
+            ).fetchall()
+            requests = tuple(request_row(row) for row in rows)
+        members = tuple(await tx.members(member.family_id))
+        return FamilyView(account, member.role, members, requests)
 
     async def usernames(self) -> list[str]:
         async with self._lock:
             rows = self._conn.execute("SELECT username FROM sb_users ORDER BY username")
             return [row[0] for row in rows]
 
+    async def shop_items(self) -> list[ShopItem]:
+        async with self._lock:
+            rows = self._conn.execute(f"{ITEM} ORDER BY name, id").fetchall()
+        return [item_row(row) for row in rows]
+
+    async def token_version(self, username: str) -> int | None:
+        async with self._lock:
+            row = self._conn.execute(
+                "SELECT token_version FROM sb_users WHERE username = ?", (username,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
     async def family_usernames(self, family_id: str) -> list[str]:
         async with self._lock:
-            return family_usernames(self._conn, family_id)
+            return sqlite_schema.family_usernames(self._conn, family_id)
 
-    async def seed(self, users: Sequence[User], members: Sequence[Member]) -> None:
+    async def family_admins(self, family_id: str) -> list[str]:
+        async with self._lock:
+            return sqlite_schema.family_admins(self._conn, family_id)
+
+    async def invitation_admins(self, invitation_id: str) -> list[str]:
+        async with self._lock:
+            return sqlite_schema.invitation_admins(self._conn, invitation_id)
+
+    async def seed(
+        self,
+        users: Sequence[User],
+        families: Sequence[Family],
+        members: Sequence[Member],
+        items: Sequence[ShopItem],
+    ) -> None:
         async def work(tx: Tx) -> None:
             for user in users:
                 self._conn.execute(
@@ -251,9 +163,14 @@ class SqliteRepository:
                     "VALUES (?, ?, ?)",
                     (user.username, user.display_name, user.balance),
                 )
+            for family in families:
+                await tx.add_family(family)
             for member in members:
                 if await tx.membership(member.username) is None:
                     await tx.add_member(member)
+            for item in items:
+                if await tx.shop_item(item.id) is None:
+                    await tx.add_shop_item(item)
 
         await self.run(work)
 

@@ -71,6 +71,12 @@ def adapter_for_client(target: object) -> StoreAdapter:
     raise TypeError("run_in_transaction needs a PyMongo or Motor client, or a sqlite3 connection")
 
 
+def connect_host(settings: Settings) -> Any:
+    """A driver handle of the host's own on the configured store (see
+    ``StoreAdapter.connect_host``); the caller closes it."""
+    return adapter_for(settings).connect_host(settings)
+
+
 async def open_store(settings: Settings) -> OutboxStore:
     """Connect to the configured store; its schema must already be migrated.
 

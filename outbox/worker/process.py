@@ -14,7 +14,7 @@ import signal
 
 from foundation.settings import Settings
 from outbox.port import OutboxStore
-from outbox.resolvers import load_resolvers
+from outbox.resolvers import Resolvers, load_resolvers
 from outbox.stores import open_store, open_store_when_available
 from outbox.worker.arq_jobs import supervise_arq
 from outbox.worker.metrics import WorkerMetrics
@@ -67,16 +67,21 @@ async def _run_until_stopped(router: Router, settings: Settings, stop: asyncio.E
 
 
 async def serve(
-    settings: Settings, *, burst: bool = False, stop: asyncio.Event | None = None
+    settings: Settings,
+    *,
+    burst: bool = False,
+    stop: asyncio.Event | None = None,
+    resolvers: Resolvers | None = None,
 ) -> None:
     """Run the worker until ``stop`` is set or, with ``burst``, until a claim returns nothing.
 
-    On return no round is in progress and the lease is released. A burst run stops early
-    when another worker holds the lease. Raises ``ConfigurationError`` for unusable settings
-    (resolvers, schema); a store that does not answer is waited for, except in burst mode.
+    ``resolvers`` default to the ones ``TIDINGS_RESOLVERS`` names. On return no round is in
+    progress and the lease is released. A burst run stops early when another worker holds the
+    lease. Raises ``ConfigurationError`` for unusable settings (resolvers, schema); a store
+    that does not answer is waited for, except in burst mode.
     """
     stop = stop or asyncio.Event()
-    resolvers = load_resolvers(settings.resolvers)
+    resolvers = resolvers or load_resolvers(settings.resolvers)
     store: OutboxStore | None
     if burst:
         store = await open_store(settings)

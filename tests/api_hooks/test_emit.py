@@ -16,6 +16,8 @@ from pymongo.errors import OperationFailure
 
 from api_hooks import EmitRefused, Emitter, NotInTransaction, Users, run_in_transaction
 from foundation.constants import OUTBOX
+from foundation.errors import ConfigurationError
+from foundation.settings import load_settings
 from outbox.stores.sqlite.schema import apply_sqlite
 from tests.mongo_server import MongoEndpoint
 
@@ -149,11 +151,16 @@ async def mongo_client(
         await close
 
 
+def emitter_for(database: str) -> Emitter:
+    """An emitter whose settings name ``database``, as the worker's would."""
+    return Emitter(load_settings(mongodb_database=database))
+
+
 async def mongo_transfer(session: Any, database: str, amount: int) -> None:
     accounts = session.client[database].accounts
     await accounts.update_one({"_id": "alice"}, {"$inc": {"balance": -amount}}, session=session)
     await accounts.update_one({"_id": "bob"}, {"$inc": {"balance": amount}}, session=session)
-    emitter = Emitter(database)
+    emitter = emitter_for(database)
     await emitter.emit(session, "sbd_tokens_sent", {"amount": amount}, to=Users(("alice",)))
     await emitter.emit(session, "sbd_tokens_received", {"amount": amount}, to=Users(("bob",)))
 
@@ -188,7 +195,9 @@ async def test_mongo_refuses_session_outside_transaction(
         session = await session
     async with session:
         with pytest.raises(NotInTransaction):
-            await Emitter(mongo_database).emit(session, "x", {}, to=Users(("bob",)))
+            await Emitter(load_settings(mongodb_database=mongo_database)).emit(
+                session, "x", {}, to=Users(("bob",))
+            )
     assert await mongo_client[mongo_database][OUTBOX].count_documents({}) == 0
 
 
@@ -201,7 +210,9 @@ async def test_mongo_helper_retries_transient_transaction_error(
     async def flaky(session: Any) -> None:
         nonlocal calls
         calls += 1
-        await Emitter(mongo_database).emit(session, "x", {"n": calls}, to=Users(("bob",)))
+        await Emitter(load_settings(mongodb_database=mongo_database)).emit(
+            session, "x", {"n": calls}, to=Users(("bob",))
+        )
         if calls == 1:
             raise OperationFailure(
                 "write conflict", code=112, details={"errorLabels": ["TransientTransactionError"]}
@@ -211,3 +222,18 @@ async def test_mongo_helper_retries_transient_transaction_error(
     assert calls == 2
     docs = [doc async for doc in mongo_client[mongo_database][OUTBOX].find({})]
     assert [doc["data"] for doc in docs] == [{"n": 2}]
+
+
+@pytest.mark.mongo
+async def test_an_emitter_for_another_database_than_the_worker_s_is_refused(
+    mongo_client: Any, mongo_database: str
+) -> None:
+    """The worker routes TIDINGS_MONGODB_DATABASE; an outbox anywhere else is never read."""
+    settings = load_settings(mongodb_database=mongo_database)
+    with pytest.raises(ConfigurationError) as refused:
+        Emitter(settings, database="second_brain")
+    message = str(refused.value)
+    assert "'second_brain'" in message and f"'{mongo_database}'" in message
+    assert Emitter(settings, database=mongo_database).database == mongo_database
+    for name in (mongo_database, "second_brain"):
+        assert await mongo_client[name][OUTBOX].count_documents({}) == 0

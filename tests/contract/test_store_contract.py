@@ -678,6 +678,22 @@ async def test_trim_deletes_old_entries_and_keeps_heads(store: OutboxStore) -> N
     ]
 
 
+async def test_count_after_counts_only_retained_entries_of_the_user(store: OutboxStore) -> None:
+    await store.add_records(make_records(3, audience=for_users("alice", "bob")))
+    await route_pending(store, at(0))
+    await store.add_records([make_record(audience=for_users("alice"), created_at=at(50))])
+    await route_pending(store, at(100))
+
+    assert [await store.count_after("alice", seq) for seq in range(6)] == [4, 3, 2, 1, 0, 0]
+    assert await store.count_after("bob", 0) == 3
+    assert await store.count_after("carol", 0) == 0
+    await store.trim(at(50))
+    assert await store.count_after("alice", 0) == 1
+    assert await store.count_after("alice", 1) == 1
+    assert await store.count_after("bob", 0) == 0
+    assert await store.head("alice") == 4
+
+
 async def test_trim_keeps_entries_routed_exactly_at_before(store: OutboxStore) -> None:
     record = make_record()
     await store.add_records([record])

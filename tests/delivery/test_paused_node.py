@@ -29,7 +29,7 @@ from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.stores.sqlite.store import SqliteStore
 from tests.delivery.helpers import until
 from tests.delivery.node import SECRET, token
-from tests.services import Balancer, PrivateRedis, free_port, private_redis
+from tests.services import Balancer, PrivateRedis, announced_port, private_redis
 from tests.worker import (
     REPO,
     USERS,
@@ -68,17 +68,24 @@ def keepalive_connector(interval: float) -> Connect:
 
 
 class ServeProcess:
-    """``tidings serve`` in a subprocess on a port of its own."""
+    """``tidings serve`` in a subprocess, on the port it picked itself (see :meth:`started`)."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+        self.port = 0
+        self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tidings.cli", "serve"],
                 cwd=REPO,
-                env=clean_env({**env, "TIDINGS_PORT": str(self.port)}),
+                env=clean_env({**env, "TIDINGS_PORT": "0"}),
                 stderr=out,
             )
+
+    async def started(self) -> bool:
+        """Whether it listens (and is ready); learns its port on the way."""
+        assert self.process.poll() is None, self.log.read_text()
+        self.port = self.port or announced_port(self.log.read_text()) or 0
+        return bool(self.port) and await self.ready()
 
     async def get(self, path: str) -> httpx.Response | None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=2) as http:
@@ -150,12 +157,13 @@ async def fleet(tmp_path: Path, redis_server: PrivateRedis) -> AsyncIterator[Fle
     }
     nodes = [ServeProcess(env, tmp_path / f"node-{n}.log") for n in range(2)]
     worker = spawn("worker_main", env)
-    balancer = Balancer([nodes[0].port])  # every client starts on the first node
-    await balancer.start()
+    balancer = Balancer([])
     streams: dict[str, Stream] = {}
     try:
         for node in nodes:
-            await until(node.ready, 30, "a node to be ready")
+            await until(node.started, 30, "a node to be ready")
+        balancer.rotation[:] = [nodes[0].port]  # every client starts on the first node
+        await balancer.start()
         for user in USERS:
             streams[user] = start_stream(user, balancer.port)
         yield Fleet(env, path, tmp_path, nodes, balancer, streams)

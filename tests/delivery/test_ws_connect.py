@@ -43,6 +43,7 @@ async def test_token_in_the_url(settings: Any) -> None:
         "since": 0,
         "recovered": True,
         "device": "default",
+        "unread": 0,
     }
 
 

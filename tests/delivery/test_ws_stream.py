@@ -179,3 +179,29 @@ async def test_g7_since_older_than_retention_is_not_recovered_over_rest(
             assert (response.status_code, body["recovered"]) == (200, recovered), since
             assert [item["seq"] for item in body["items"]] == list(range(max(since, 5) + 1, 11))
             assert body["head"] == 10
+
+
+async def test_unread_after_a_trim_counts_what_a_client_can_fetch(
+    tmp_path: Path, redis_url: str
+) -> None:
+    user = unique("alice")
+    settings = await trimmed_settings(tmp_path, redis_url, user)
+    headers = bearer(token(user))
+    async with running_node(settings) as node, httpx.AsyncClient(base_url=node.http) as http:
+        for acked in (0, 3, 7, 10):
+            device = f"d{acked}"
+            if acked:
+                body = {"seq": acked, "device": device}
+                assert (
+                    await http.post("/notifications/ack", json=body, headers=headers)
+                ).is_success
+            fetchable = (await http.get(f"/notifications?since={acked}", headers=headers)).json()
+            cursor = await http.get(f"/notifications/cursor?device={device}", headers=headers)
+            assert cursor.json() == {
+                "head": 10,
+                "acked": acked,
+                "unread": len(fetchable["items"]),
+            }, acked
+            async with connect(node.ws(f"token={token(user)}&device={device}")) as ws:
+                welcome, _ = await start_stream(ws)
+            assert welcome["unread"] == len(fetchable["items"]), acked

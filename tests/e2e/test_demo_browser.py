@@ -1,8 +1,11 @@
-"""The demo in a real browser: ``python -m examples.demo`` as a subprocess, two users in
-headless Chromium (``demo.e2e.mjs`` through playwright-core).
+"""The demo in a real browser: ``python -m examples.demo`` as a subprocess, users in
+headless Chromium (the ``*.e2e.mjs`` scenarios, through playwright-core).
 
 Needs Node and Debian's ``/usr/bin/chromium``; skipped with the reason when either is missing.
-The demo runs on a free loopback port with its own data directory and Redis database 13.
+Each test runs a fresh demo on a free loopback port with its own data directory and Redis
+database (``TIDINGS_E2E_REDIS_URL``, else ``TIDINGS_CLIENT_TEST_REDIS_URL``, else database 13
+of the local server; flushed first). Screenshots go to ``tests/e2e/artifacts/`` (ignored by
+git).
 """
 
 import json
@@ -14,21 +17,27 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from examples.second_brain.catalog import EVENTS
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E = Path(__file__).resolve().parent
+ARTIFACTS = E2E / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = ROOT / "test-artifacts" / "e2e-demo.png"
-REDIS_URL = os.environ.get("TIDINGS_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = (
+    os.environ.get("TIDINGS_E2E_REDIS_URL")
+    or os.environ.get("TIDINGS_CLIENT_TEST_REDIS_URL")
+    or "redis://127.0.0.1:6379/13"
+)
 STARTUP_SECONDS = 20.0
-SCRIPT_SECONDS = 45.0
+SCRIPT_SECONDS = 90.0
 STOP_SECONDS = 15.0
 
 
@@ -74,10 +83,10 @@ def _demo_env(port: int, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _run_browser(node: str, base: str) -> dict[str, Any]:
-    env = dict(os.environ, DEMO_URL=base, SCREENSHOT=str(SCREENSHOT), CHROMIUM=str(CHROMIUM))
+def _run_browser(node: str, base: str, script: str) -> dict[str, Any]:
+    env = dict(os.environ, DEMO_URL=base, ARTIFACTS=str(ARTIFACTS), CHROMIUM=str(CHROMIUM))
     done = subprocess.run(
-        [node, "demo.e2e.mjs"],
+        [node, script],
         cwd=E2E,
         env=env,
         capture_output=True,
@@ -85,14 +94,28 @@ def _run_browser(node: str, base: str) -> dict[str, Any]:
         timeout=SCRIPT_SECONDS,
     )
     lines = done.stdout.strip().splitlines()
-    assert lines, f"no output from the browser script:\n{done.stderr}"
+    assert lines, f"no output from {script}:\n{done.stderr}"
     report: dict[str, Any] = json.loads(lines[-1])
     assert done.returncode == 0 and report["ok"], f"{report}\n{done.stderr}"
     return report
 
 
-@pytest.mark.timeout(120)  # npm ci (only when node_modules is missing) + about 15 s
-def test_two_users_see_transfers_live_and_after_reconnecting(tmp_path: Path) -> None:
+class Demo:
+    """A running ``python -m examples.demo``; :meth:`run` drives one scenario against it."""
+
+    def __init__(self, node: str, base: str, log: Path) -> None:
+        self.node = node
+        self.base = base
+        self.log = log
+
+    def run(self, script: str) -> dict[str, Any]:
+        return _run_browser(self.node, self.base, script)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """A fresh demo (its own data, an empty Redis database) and Chromium; afterwards, the
+    demo must have stopped cleanly on Ctrl-C."""
     node, npm = _tools()
     _install_playwright(npm)
     client = redis.Redis.from_url(REDIS_URL)
@@ -100,12 +123,11 @@ def test_two_users_see_transfers_live_and_after_reconnecting(tmp_path: Path) -> 
         client.flushdb()
     finally:
         client.close()
-    SCREENSHOT.unlink(missing_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "demo.log"
     with log.open("wb") as output:
-        demo = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "examples.demo"],
             cwd=ROOT,
             env=_demo_env(port, tmp_path / "data"),
@@ -113,25 +135,54 @@ def test_two_users_see_transfers_live_and_after_reconnecting(tmp_path: Path) -> 
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_healthy(base, demo, log)
-        report = _run_browser(node, base)
+        _wait_healthy(base, process, log)
+        yield Demo(node, base, log)
     finally:
-        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
-            demo.wait(timeout=STOP_SECONDS)
+            process.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
+            process.kill()
+            process.wait()
     output_text = log.read_text()
     assert f"open {base}/" in output_text
-    assert demo.returncode == 0, output_text
+    assert process.returncode == 0, output_text
     assert "routing worker" in output_text and "stopped" in output_text
 
+
+@pytest.mark.timeout(150)  # npm ci (only when node_modules is missing) + about 15 s
+def test_two_users_see_transfers_live_and_after_reconnecting(demo: Demo) -> None:
+    report = demo.run("demo.e2e.mjs")
     bob = report["bob"]
     assert bob["amounts"] == [7, 3, 5]
     assert bob["balance"] == bob["start"] + 15
     assert bob["seqs"] == list(range(1, len(bob["seqs"]) + 1))
-    assert bob["events"][:3] == ["sbd_tokens_received"] * 3
-    assert "family_member_joined" in bob["events"]
-    assert "profile_updated" in report["alice"]["events"]
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert bob["events"] == ["new_device_login"] + ["sbd_tokens_received"] * 3
+
+
+@pytest.mark.timeout(150)
+def test_every_event_of_the_catalog_reaches_its_audience_on_the_page(demo: Demo) -> None:
+    report = demo.run("events.e2e.mjs")
+    assert report["events"] == sorted(EVENTS)
+    acting, other = report["feeds"]["alice"], report["feeds"]["alice2"]
+    hidden = {item["event"] for item in acting if item["hidden"]}
+    assert hidden == {"new_device_login", "appearance_updated", "password_changed"}
+    assert "password_changed" in {item["event"] for item in other if not item["hidden"]}
+
+
+@pytest.mark.timeout(150)
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(demo: Demo) -> None:
+    report = demo.run("password.e2e.mjs")
+    assert report["ended"] == {"other": 4403}  # closed by the server, after password_changed
+    assert report["refused"] == {"other": 4403, "acting": 4403}
+    assert report["ticket"] == 403
+
+
+@pytest.mark.timeout(150)
+def test_the_page_on_desktop_and_phone_with_refusals_and_offline(demo: Demo) -> None:
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    report = demo.run("layout.e2e.mjs")
+    assert report["phone"]["scrollWidth"] <= 390
+    for shot in ("desktop.png", "phone-390.png"):
+        assert (ARTIFACTS / shot).stat().st_size > 10_000

@@ -5,10 +5,7 @@ no data change and no outbox record. The family group resolves to the members th
 transaction committed. MongoDB runs one operation at a time (see tests/mongo_server.py).
 """
 
-import json
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -18,43 +15,16 @@ import pytest
 from api_hooks import Group
 from examples.second_brain import operations
 from examples.second_brain.app import create_app
-from examples.second_brain.demo_data import DEMO_FAMILY, DEMO_USERS, demo_token
-from examples.second_brain.domain import DomainError, Repository
-from examples.second_brain.resolvers import (
-    family_resolvers,
-    repository_family_members,
-    resolvers_for,
-)
-from foundation.constants import DEMO_JWT_SECRET, OUTBOX
-from foundation.settings import Settings
-from outbox.records import audience_from_dict
-from outbox.stores.sqlite.schema import apply_sqlite
+from examples.second_brain.demo_data import DEMO_USERS, demo_token
+from examples.second_brain.domain import DomainError
+from examples.second_brain.ports import Repository
+from examples.second_brain.resolvers import app_resolvers, resolvers_for
+from foundation.constants import DEMO_JWT_SECRET
+from tests.e2e.conftest import outbox_mongo, outbox_sqlite
 from tests.mongo_server import MongoEndpoint
+from tidings import Settings, Tidings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Motor, via mongoeco
-
-
-def _outbox_sqlite(path: Path) -> list[dict[str, Any]]:
-    with closing(sqlite3.connect(path)) as conn:
-        rows = conn.execute(f"SELECT event, data, audience FROM {OUTBOX} ORDER BY position")
-        return [{"event": e, "data": d, "audience": a} for e, d, a in rows.fetchall()]
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    settings = Settings(data_dir=tmp_path)
-    apply_sqlite(settings.sqlite_path)
-    return settings
-
-
-@pytest.fixture
-async def sqlite_repo(sqlite_settings: Settings) -> AsyncIterator[Repository]:
-    from examples.second_brain.sqlite_repo import SqliteRepository
-
-    repo = SqliteRepository.open(sqlite_settings.sqlite_path)
-    await repo.seed(DEMO_USERS, DEMO_FAMILY)
-    yield repo
-    await repo.close()
 
 
 async def _balances(repo: Repository) -> dict[str, int]:
@@ -68,9 +38,9 @@ async def test_sqlite_transfer_commits_both_balances_and_both_notifications(
     assert await sqlite_repo.run(operations.transfer("alice", "bob", 30)) == {"new_balance": 70}
     balances = await _balances(sqlite_repo)
     assert (balances["alice"], balances["bob"]) == (70, 130)
-    records = _outbox_sqlite(sqlite_settings.sqlite_path)
-    assert [r["event"] for r in records] == ["sbd_tokens_sent", "sbd_tokens_received"]
-    assert '"new_balance":130' in records[1]["data"].replace(" ", "")
+    records = outbox_sqlite(sqlite_settings.sqlite_path)
+    assert [r.event for r in records] == ["sbd_tokens_sent", "sbd_tokens_received"]
+    assert records[1].data == {"from_username": "alice", "amount": 30, "new_balance": 130}
 
 
 async def test_sqlite_refused_transfer_changes_nothing_and_emits_nothing(
@@ -78,11 +48,12 @@ async def test_sqlite_refused_transfer_changes_nothing_and_emits_nothing(
 ) -> None:
     with pytest.raises(DomainError) as refused:
         await sqlite_repo.run(operations.transfer("alice", "bob", 101))
-    assert refused.value.code == "insufficient_funds"
-    with pytest.raises(DomainError, match="no user"):
+    assert (refused.value.code, refused.value.field) == ("insufficient_funds", "amount")
+    with pytest.raises(DomainError, match="no user") as unknown:
         await sqlite_repo.run(operations.transfer("alice", "zoe", 5))
+    assert unknown.value.field == "to"
     assert await _balances(sqlite_repo) == {u.username: u.balance for u in DEMO_USERS}
-    assert _outbox_sqlite(sqlite_settings.sqlite_path) == []
+    assert outbox_sqlite(sqlite_settings.sqlite_path) == []
 
 
 async def test_sqlite_join_is_resolved_to_every_member_by_the_worker_resolver(
@@ -92,15 +63,14 @@ async def test_sqlite_join_is_resolved_to_every_member_by_the_worker_resolver(
     bob = await sqlite_repo.view("bob")
     assert bob is not None and [i.id for i in bob.invitations] == [invited["invitation_id"]]
     await sqlite_repo.run(operations.accept("bob", str(invited["invitation_id"])))
-    records = _outbox_sqlite(sqlite_settings.sqlite_path)
-    assert [r["event"] for r in records] == [
+    records = outbox_sqlite(sqlite_settings.sqlite_path)
+    assert [r.event for r in records] == [
         "family_invitation_received",
         "family_invitation_responded",
         "family_member_joined",
     ]
-    audience = audience_from_dict(json.loads(records[2]["audience"]))
-    assert audience == Group("family", "fam-lovelace")
-    members = await resolvers_for(sqlite_settings).resolve(audience)
+    assert records[2].audience == Group("family", "fam-lovelace")
+    members = await resolvers_for(sqlite_settings).resolve(records[2].audience)
     assert sorted(members) == ["alice", "bob", "carol"]
     with pytest.raises(DomainError, match="answered"):
         await sqlite_repo.run(operations.accept("bob", str(invited["invitation_id"])))
@@ -112,25 +82,27 @@ async def test_sqlite_only_admins_invite(sqlite_repo: Repository) -> None:
     assert refused.value.code == "not_family_admin"
 
 
-async def test_profile_update_carries_the_origin_session(
+async def test_profile_update_reaches_every_session_of_the_user(
     sqlite_repo: Repository, sqlite_settings: Settings
 ) -> None:
-    await sqlite_repo.run(operations.update_profile("bob", "  Bobby ", "tab-1"))
+    await sqlite_repo.run(operations.update_profile("bob", "  Bobby "))
     view = await sqlite_repo.view("bob")
     assert view is not None and view.user.display_name == "Bobby"
-    with closing(sqlite3.connect(sqlite_settings.sqlite_path)) as conn:
-        assert conn.execute(f"SELECT event, origin_session FROM {OUTBOX}").fetchall() == [
-            ("profile_updated", "tab-1")
-        ]
+    [record] = outbox_sqlite(sqlite_settings.sqlite_path)
+    assert (record.event, record.origin_session) == ("profile_updated", None)
+    with pytest.raises(DomainError) as refused:
+        await sqlite_repo.run(operations.update_profile("bob", "   "))
+    assert (refused.value.code, refused.value.field) == ("invalid_display_name", "display_name")
 
 
 async def test_sqlite_busy_database_answers_503_and_writes_nothing(
-    sqlite_settings: Settings,
+    sqlite_settings: Settings, sqlite_notifications: Tidings
 ) -> None:
+    from examples.second_brain.demo_data import seed_demo
     from examples.second_brain.sqlite_repo import SqliteRepository
 
-    repo = SqliteRepository.open(sqlite_settings.sqlite_path, deadline_seconds=0.2)
-    await repo.seed(DEMO_USERS, DEMO_FAMILY)
+    repo = SqliteRepository.open(sqlite_notifications, deadline_seconds=0.2)
+    await seed_demo(repo)
     writer = sqlite3.connect(sqlite_settings.sqlite_path, isolation_level=None, timeout=0)
     try:
         writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
@@ -142,10 +114,34 @@ async def test_sqlite_busy_database_answers_503_and_writes_nothing(
     finally:
         writer.close()
         await repo.close()
-    assert [r["event"] for r in _outbox_sqlite(sqlite_settings.sqlite_path)] == [
+    assert [r.event for r in outbox_sqlite(sqlite_settings.sqlite_path)] == [
         "sbd_tokens_sent",
         "sbd_tokens_received",
     ]
+
+
+async def test_a_file_from_the_first_version_of_the_example_gets_the_new_columns(
+    sqlite_settings: Settings, sqlite_notifications: Tidings
+) -> None:
+    from examples.second_brain.sqlite_repo import SqliteRepository
+
+    with closing(sqlite3.connect(sqlite_settings.sqlite_path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE sb_users (username TEXT PRIMARY KEY, display_name TEXT NOT NULL, "
+            "balance INTEGER NOT NULL CHECK (balance >= 0))"
+        )
+        conn.execute("CREATE TABLE sb_families (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+        conn.execute("INSERT INTO sb_users VALUES ('ada', 'Ada', 5)")
+        conn.execute("INSERT INTO sb_families VALUES ('fam', 'Fam')")
+    repo = SqliteRepository.open(sqlite_notifications)
+    try:
+        assert await repo.token_version("ada") == 0
+        view = await repo.view("ada")
+        assert view is not None and (view.user.two_factor, view.user.theme) == (False, None)
+        await repo.run(operations.set_two_factor("ada", True))
+        assert (await repo.view("ada")).user.two_factor is True  # type: ignore[union-attr]
+    finally:
+        await repo.close()
 
 
 def test_demo_tokens_exist_only_in_demo_mode(tmp_path: Path) -> None:
@@ -162,57 +158,25 @@ def test_demo_tokens_exist_only_in_demo_mode(tmp_path: Path) -> None:
 # --- MongoDB: the application's database and tidings' outbox in one transaction ----------
 
 
-@pytest.fixture
-async def mongo_repo(mongo: MongoEndpoint, mongo_database: str) -> AsyncIterator[Any]:
-    from pymongo import AsyncMongoClient
-
-    from examples.second_brain.mongo_repo import MongoRepository
-
-    app_database = f"second_brain_test_{uuid.uuid4().hex[:12]}"
-    repo = MongoRepository.connect(
-        mongo.url, app_database=app_database, outbox_database=mongo_database
-    )
-    await repo.seed(DEMO_USERS, DEMO_FAMILY)
-    yield repo
-    await repo.close()
-    cleanup: AsyncMongoClient[Any] = AsyncMongoClient(mongo.url)
-    try:
-        await cleanup.drop_database(app_database)
-        await cleanup.drop_database(mongo_database)
-    finally:
-        await cleanup.close()
-
-
-async def _outbox_mongo(mongo: MongoEndpoint, database: str) -> list[dict[str, Any]]:
-    from pymongo import AsyncMongoClient
-
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo.url)
-    try:
-        return [doc async for doc in client[database][OUTBOX].find({}).sort("created_at", 1)]
-    finally:
-        await client.close()
-
-
 @pytest.mark.mongo
 async def test_mongo_transfer_commits_or_rolls_back_with_its_notifications(
     mongo_repo: Any, mongo: MongoEndpoint, mongo_database: str
 ) -> None:
     with pytest.raises(DomainError, match="not enough"):
         await mongo_repo.run(operations.transfer("alice", "bob", 500))
-    assert await _outbox_mongo(mongo, mongo_database) == []
+    assert await outbox_mongo(mongo.url, mongo_database) == []
     await mongo_repo.run(operations.transfer("alice", "bob", 30))
     balances = await _balances(mongo_repo)
     assert (balances["alice"], balances["bob"]) == (70, 130)
-    records = await _outbox_mongo(mongo, mongo_database)
-    assert sorted(r["event"] for r in records) == ["sbd_tokens_received", "sbd_tokens_sent"]
+    records = await outbox_mongo(mongo.url, mongo_database)
+    assert sorted(r.event for r in records) == ["sbd_tokens_received", "sbd_tokens_sent"]
 
 
 @pytest.mark.mongo
 async def test_mongo_join_is_resolved_from_the_committed_family(mongo_repo: Any) -> None:
     invited = await mongo_repo.run(operations.invite("alice", "dave"))
     await mongo_repo.run(operations.accept("dave", invited["invitation_id"]))
-    resolvers = family_resolvers(repository_family_members(mongo_repo))
-    members = await resolvers.resolve(Group("family", "fam-lovelace"))
+    members = await app_resolvers(mongo_repo).resolve(Group("family", "fam-lovelace"))
     assert sorted(members) == ["alice", "carol", "dave"]
     dave = await mongo_repo.view("dave")
     assert dave.family.role == "member" and dave.invitations == ()

@@ -34,6 +34,8 @@ def test_every_setting_is_in_the_readme() -> None:
 
 
 EXCERPT = re.compile(r"<!-- excerpt: (?P<path>\S+) -->\n```\w*\n(?P<code>.*?)```", re.DOTALL)
+WHOLE_FILE = re.compile(r"<!-- file: (?P<path>\S+) -->\n```\w*\n(?P<code>.*?)```", re.DOTALL)
+PYTHON_BLOCK = re.compile(r"(?P<marker><!-- [^>]* -->\n)?```python\n", re.DOTALL)
 
 
 def documents() -> list[Path]:
@@ -45,6 +47,33 @@ def test_excerpts_are_verbatim_from_the_files_they_name(document: Path) -> None:
     for match in EXCERPT.finditer(document.read_text()):
         source = (ROOT / match["path"]).read_text()
         assert match["code"] in source, f"{document.name}: excerpt of {match['path']} is stale"
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
+def test_files_shown_whole_are_shown_as_they_are(document: Path) -> None:
+    for match in WHOLE_FILE.finditer(document.read_text()):
+        source = (ROOT / match["path"]).read_text()
+        assert match["code"] == source, f"{document.name}: {match['path']} differs from the file"
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda path: path.name)
+def test_every_python_block_is_a_file_or_an_excerpt_that_tests_run(document: Path) -> None:
+    """A snippet that is not one of the files the tests run (whole, or an excerpt) can rot."""
+    unmarked = [
+        document.read_text()[: match.start()].count("\n") + 1
+        for match in PYTHON_BLOCK.finditer(document.read_text())
+        if match["marker"] is None
+        or not match["marker"].startswith(("<!-- file:", "<!-- excerpt:"))
+    ]
+    assert unmarked == [], f"{document.name}: unmarked python blocks at lines {unmarked}"
+
+
+def test_the_embedding_guide_shows_each_example_app_whole() -> None:
+    guide = (ROOT / "docs" / "embedding.md").read_text()
+    shown = {match["path"] for match in WHOLE_FILE.finditer(guide)}
+    assert shown == {
+        f"docs/examples/{name}" for name in ("embedded_app.py", "pymongo_app.py", "motor_app.py")
+    }
 
 
 def test_the_store_guide_shows_the_registry_and_the_suite_entry() -> None:

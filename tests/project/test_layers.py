@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("foundation", "migrations", "outbox", "api_hooks", "delivery", "tidings", "examples")
+PACKAGES = (
+    "foundation",
+    "broker",
+    "migrations",
+    "outbox",
+    "api_hooks",
+    "delivery",
+    "tidings",
+    "examples",
+)
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 
 

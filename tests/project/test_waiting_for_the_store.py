@@ -19,7 +19,7 @@ from outbox.records import Users
 from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.stores.sqlite.store import SqliteStore
 from tests.read_only import read_only
-from tests.services import free_port
+from tests.services import announced_port
 from tests.worker import REPO, clean_env, make_record, nothing_pending, wait_until
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ def env(data: Path, redis_url: str) -> dict[str, str]:
         "TIDINGS_DATA_DIR": str(data),
         "TIDINGS_REDIS_URL": redis_url,
         "TIDINGS_JWT_SECRET": SECRET,
-        "TIDINGS_PORT": str(free_port()),
+        "TIDINGS_PORT": "0",
         "TIDINGS_LOG_LEVEL": "DEBUG",
     }
 
@@ -83,7 +83,11 @@ def commands() -> Iterator[list[Command]]:
             command.process.wait()
 
 
-async def ready(port: str) -> bool:
+async def ready(process: Command) -> bool:
+    """Whether ``tidings serve`` listens and is ready (on the port it picked itself)."""
+    port = announced_port(process.log.read_text())
+    if port is None:
+        return False
     async with httpx.AsyncClient(timeout=2) as client:
         try:
             return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
@@ -120,10 +124,10 @@ async def test_waits_for_the_store_logging_the_outage_once(
         assert f"the data directory {data} is read-only" in warnings[0]
         assert "tidings.sqlite3-wal and tidings.sqlite3-shm" in warnings[0]
         if command == "serve":
-            assert not await ready(env["TIDINGS_PORT"])  # not listening yet
+            assert announced_port(process.log.read_text()) is None  # not listening yet
 
     if command == "serve":
-        await wait_until(lambda: ready(env["TIDINGS_PORT"]), timeout=20, interval=0.05)
+        await wait_until(lambda: ready(process), timeout=20, interval=0.05)
     else:
         await routes(data / "tidings.sqlite3")
     assert len(process.lines("store available again after")) == 1

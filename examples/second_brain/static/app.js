@@ -1,112 +1,20 @@
 // The demo page: sign in as a demo user, act on the example app's API, watch the live feed.
 // Notifications come from tidings through its JavaScript client (clients/js, served by the
 // example app at /sdk/ from its built dist/ folder: no build step). Everything shown is
-// acknowledged; the unread count comes from GET /notifications/cursor.
+// acknowledged; the unread count is what GET /notifications/cursor reports, read again each
+// time the client sends an ack.
 
 import { MemoryCursorStore, TidingsClient } from "/sdk/index.js";
+import { SESSION_ID, api, fromThisTab, state, whenRevoked } from "/static/api.js";
+import { addToFeed, describe, suppress } from "/static/feed.js";
+import { clearErrors, form, render, say, showError, wireForms } from "/static/panels.js";
 
 const DEVICE = "web";
 const CURSOR_REFRESH_MS = 2000;
+// The client's default ack delay is 1 s (it batches acks on busy streams); the page acks
+// within 100 ms so that the unread count follows what is on screen.
+const ACK_DELAY_MS = 100;
 const $ = (id) => document.getElementById(id);
-
-// This tab's session id: the app stamps it on the changes made here (origin_session), and
-// the page hides notifications about its own changes, while still acknowledging them.
-const SESSION_ID = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) =>
-  b.toString(16).padStart(2, "0"),
-).join("");
-
-const state = { user: null, token: null, client: null };
-
-function describe(event, data) {
-  switch (event) {
-    case "sbd_tokens_received":
-      return `${data.from_username} sent you ${data.amount} SBD · new balance ${data.new_balance}`;
-    case "sbd_tokens_sent":
-      return `You sent ${data.amount} SBD to ${data.to_username} · new balance ${data.new_balance}`;
-    case "family_invitation_received":
-      return `${data.inviter_username} invited you to ${data.family_name}`;
-    case "family_invitation_responded":
-      return `${data.invitee_username} ${data.action} your invitation`;
-    case "family_member_joined":
-      return `${data.new_member_username} joined the family`;
-    case "profile_updated":
-      return data.message || `Profile updated (${(data.updated_fields || []).join(", ")})`;
-    case "shop_updated":
-      return `Shop: new ${(data.new_items || []).map((i) => `${i.item_type} "${i.name}" (${i.price} SBD)`).join(", ")}`;
-    default:
-      return JSON.stringify(data);
-  }
-}
-
-function say(text, kind = "ok") {
-  const message = $("message");
-  message.textContent = text;
-  message.className = `message ${kind}`;
-}
-
-async function api(path, body, headers = {}) {
-  const response = await fetch(path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: {
-      ...headers,
-      ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}),
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const payload = await response.json();
-  if (!response.ok) throw new Error(payload.message || payload.code);
-  return payload;
-}
-
-function time(iso) {
-  const element = document.createElement("time");
-  element.dateTime = iso;
-  element.textContent = new Date(iso).toLocaleTimeString();
-  return element;
-}
-
-function addToFeed({ seq, event, text, createdAt, kind }) {
-  const item = document.createElement("li");
-  item.className = `note ${kind || ""} fresh`;
-  item.dataset.testid = kind === "broadcast" ? "broadcast" : kind === "notice" ? "notice" : "notification";
-  if (seq !== undefined) item.dataset.seq = String(seq);
-  if (event) item.dataset.event = event;
-  const label = document.createElement("span");
-  label.className = "seq";
-  label.textContent = seq !== undefined ? `#${seq}` : kind === "broadcast" ? "all" : "!";
-  const name = document.createElement("span");
-  name.className = "event";
-  name.textContent = event || "";
-  const body = document.createElement("span");
-  body.className = "text";
-  body.textContent = text;
-  item.append(label, name, createdAt ? time(createdAt) : document.createElement("span"), body);
-  $("feed").prepend(item);
-  $("feed-empty").hidden = true;
-  return item;
-}
-
-function onNotification(notification) {
-  const item = addToFeed({
-    seq: notification.seq,
-    event: notification.event,
-    text: describe(notification.event, notification.data),
-    createdAt: notification.createdAt,
-  });
-  if (notification.originSession === SESSION_ID) {
-    // About a change made in this tab, already shown as its result: hidden, still acked.
-    item.hidden = true;
-    item.dataset.suppressed = "true";
-    const hidden = document.querySelectorAll("#feed li[data-suppressed]").length;
-    $("suppressed-note").textContent =
-      `${hidden} notification${hidden === 1 ? "" : "s"} about changes made in this tab hidden (still acknowledged).`;
-    $("suppressed-note").hidden = false;
-  }
-  $("last-seq").textContent = String(notification.seq);
-  later("cursor", refreshCursor, 400); // the client acks within 100 ms
-  later("me", refreshMe, 100);
-}
 
 const timers = {};
 function later(name, action, delay) {
@@ -115,88 +23,125 @@ function later(name, action, delay) {
 }
 
 async function refreshCursor() {
+  if (state.ended) return;
   try {
     const cursor = await api(`/notifications/cursor?device=${DEVICE}`);
     $("unread").textContent = String(cursor.unread);
     $("acked").textContent = String(cursor.acked);
-  } catch (error) {
-    /* the server is away: the next refresh tries again */
+  } catch {
+    /* the server is away (the next refresh tries again) or the session ended */
   }
-}
-
-function renderInvitations(invitations) {
-  const list = $("invitations");
-  list.replaceChildren(
-    ...invitations.map((invitation) => {
-      const item = document.createElement("li");
-      const text = document.createElement("span");
-      text.textContent = `${invitation.family_name} · from ${invitation.inviter}`;
-      const accept = document.createElement("button");
-      accept.type = "button";
-      accept.textContent = "Accept";
-      accept.dataset.testid = "accept-invite";
-      accept.dataset.invitationId = invitation.id;
-      accept.addEventListener("click", () =>
-        act(`/api/family/invitations/${encodeURIComponent(invitation.id)}/accept`, {}, "Joined the family"),
-      );
-      item.append(text, accept);
-      return item;
-    }),
-  );
-  $("no-invitations").hidden = invitations.length > 0;
 }
 
 async function refreshMe() {
-  const me = await api("/api/me");
-  $("display-name").textContent = me.display_name;
-  $("username").textContent = me.username;
-  $("balance").textContent = String(me.balance);
-  $("family").textContent = me.family
-    ? `${me.family.name} (${me.family.role}) · ${me.family.members.join(", ")}`
-    : "none";
-  renderInvitations(me.invitations);
-}
-
-async function act(path, body, done, headers) {
+  if (state.ended) return;
   try {
-    await api(path, body, headers);
-    say(done, "ok");
-    await refreshMe();
-  } catch (error) {
-    say(error.message, "error");
+    render(await api("/api/me"), refreshMe);
+  } catch {
+    /* as above */
   }
 }
 
-function wireActions(users) {
-  const target = $("target");
-  target.replaceChildren(
-    ...users.filter((u) => u !== state.user).map((u) => new Option(u, u)),
-  );
-  $("transfer").onclick = () => {
-    const amount = Number($("amount").value);
-    act("/api/transfer", { to: target.value, amount }, `Sent ${amount} SBD to ${target.value}`);
-  };
-  $("invite").onclick = () =>
-    act("/api/family/invite", { username: target.value }, `Invited ${target.value}`);
-  $("update-profile").onclick = () =>
-    act(
-      "/api/profile",
-      { display_name: $("new-name").value || state.user },
-      "Profile updated",
-      { "X-Session-Id": SESSION_ID },
-    );
-  $("shop-update").onclick = () => act("/api/shop/items", {}, "Shop updated for everyone");
-  $("disconnect").onclick = () => state.client.stop();
-  $("reconnect").onclick = () => state.client.start(); // resumes after client.position
-  $("switch-user").onclick = () => window.location.reload();
+async function refreshShop() {
+  try {
+    state.shop = (await api("/api/shop")).items;
+    if (state.me) render(state.me, refreshMe);
+  } catch {
+    /* as above */
+  }
 }
 
-function showState(clientState) {
+// A WebSocket that tells the page when the client acknowledges, to show the server's count.
+class AckWatchingSocket extends WebSocket {
+  send(data) {
+    super.send(data);
+    if (typeof data === "string" && data.includes('"type":"ack"')) later("cursor", refreshCursor, 50);
+  }
+}
+
+// The page's role as of the last role_changed it processed (or sign-in): a role_changed that
+// moves it to the new role is about this user, any other is a notice about another member.
+let roleSeen = null;
+
+async function roleContext(notification) {
+  if (notification.event !== "role_changed") return {};
+  await refreshMe();
+  const now = state.me?.family?.role ?? null;
+  const roleIsMine = now === notification.data.new_role && roleSeen !== notification.data.new_role;
+  roleSeen = now;
+  return { roleIsMine };
+}
+
+async function onNotification(notification) {
+  const context = await roleContext(notification);
+  const item = addToFeed({
+    seq: notification.seq,
+    event: notification.event,
+    text: describe(notification.event, notification.data, context),
+    createdAt: notification.createdAt,
+  });
+  // About a change made in this tab, already shown as its result: hidden, still acked.
+  if (notification.originSession === SESSION_ID) suppress(item);
+  $("last-seq").textContent = String(notification.seq);
+  later("me", refreshMe, 100);
+}
+
+function showStatus() {
+  const clientState = state.client?.state ?? "idle";
+  let shown = clientState;
+  if (state.ended) shown = "ended";
+  else if (!navigator.onLine) shown = "offline";
+  else if (clientState === "stopped" || clientState === "backoff") shown = "offline";
+  else if (clientState === "connecting" && state.wasLive) shown = "offline";
+  const texts = { ended: "session ended", offline: clientState === "stopped" ? "offline" : "offline · reconnecting" };
   const status = $("status");
-  status.textContent = clientState === "stopped" ? "offline" : clientState;
+  status.textContent = texts[shown] ?? shown;
   status.dataset.status = clientState;
-  $("disconnect").disabled = clientState === "stopped" || clientState === "idle";
-  $("reconnect").disabled = clientState !== "stopped";
+  status.dataset.shown = shown;
+  $("disconnect").disabled = state.ended || clientState === "stopped" || clientState === "idle";
+  $("reconnect").disabled = state.ended || clientState !== "stopped";
+}
+
+// How long a refusal from the API waits for the socket's own close (see onApiRevoked).
+const REVOKED_GRACE_MS = 5000;
+
+/** This tab's token was revoked (the server said so): stop for good and say why. `closeCode`
+ * is 4403 when the server closed the socket, null when the API refused the token. */
+async function endSession(closeCode = null) {
+  if (state.ended) return;
+  state.ended = true;
+  clearInterval(timers.cursorInterval);
+  clearTimeout(timers.revoked);
+  const ended = $("session-ended");
+  ended.textContent =
+    closeCode === 4403
+      ? "Session ended: the server closed this sign-in's connection (its token was revoked: was the password changed?). Switch user to sign in again."
+      : "Session ended: this sign-in is no longer valid (was the password changed?). Switch user to sign in again.";
+  ended.dataset.closeCode = closeCode === null ? "" : String(closeCode);
+  ended.hidden = false;
+  for (const control of document.querySelectorAll("#workspace button, #workspace input, #workspace select")) {
+    control.disabled = true;
+  }
+  showStatus();
+  await state.client?.stop();
+  showStatus();
+}
+
+/** The API refused this tab's token. While the socket is live, the server closes it (4403)
+ * once it has delivered what the revocation came with (e.g. password_changed): let that
+ * close end the session, or end it after a grace period. */
+function onApiRevoked() {
+  if (state.client?.state === "live") later("revoked", () => endSession(null), REVOKED_GRACE_MS);
+  else endSession(null);
+}
+
+function start() {
+  const client = state.client;
+  client.start();
+  client.waitStopped().then((info) => {
+    // 4403 on the socket (closeCode), or 403 for a ticket (no closeCode)
+    if (info.reason === "revoked") endSession(info.closeCode ?? null);
+  });
 }
 
 function startFromTheBeginning(user) {
@@ -205,50 +150,93 @@ function startFromTheBeginning(user) {
   return store;
 }
 
-function startClient(user) {
-  const client = new TidingsClient({
+function createClient(user) {
+  state.client = new TidingsClient({
     url: window.location.origin,
     getToken: async () => state.token,
     device: DEVICE,
     sessionId: SESSION_ID,
     deliverOwn: true, // the page shows its own changes as hidden items, to keep seqs visible
     store: startFromTheBeginning(user), // the whole retained history
+    acks: { maxDelayMs: ACK_DELAY_MS },
+    WebSocket: AckWatchingSocket,
     onNotification,
-    onBroadcast: (broadcast) =>
+    onBroadcast: (broadcast) => {
       addToFeed({
         kind: "broadcast",
         event: broadcast.event,
         text: describe(broadcast.event, broadcast.data),
         createdAt: broadcast.createdAt,
-      }),
-    onResync: () =>
-      addToFeed({ kind: "notice", text: "Some older notifications are no longer retained." }),
+      });
+      if (broadcast.event === "shop_updated") later("shop", refreshShop, 100);
+    },
+    onResync: () => addToFeed({ kind: "notice", text: "Some older notifications are no longer retained." }),
     onStateChange: (clientState) => {
-      showState(clientState);
-      if (clientState === "live") refreshCursor();
+      if (clientState === "live") {
+        state.wasLive = true;
+        refreshCursor();
+      }
+      showStatus();
     },
     onError: (error) => {
       if (error.code === "gap") addToFeed({ kind: "notice", text: `Gap: ${error.message}` });
     },
   });
-  state.client = client;
-  setInterval(refreshCursor, CURSOR_REFRESH_MS);
-  client.start();
+}
+
+/** Change the password: this tab closes its socket first (its token is about to be revoked)
+ * and reconnects with the fresh token the app answers; the other sessions are signed out. */
+async function changePassword(newPassword) {
+  const target = form("password");
+  clearErrors(target);
+  const wasRunning = state.client.state !== "stopped";
+  await state.client.stop();
+  state.renewing = true;
+  try {
+    const { token } = await api("/api/password", { new_password: newPassword }, fromThisTab);
+    state.token = token;
+    target.reset();
+    say("Password changed; your other sessions were signed out", "ok");
+  } catch (error) {
+    showError(target, error);
+  } finally {
+    state.renewing = false;
+    if (wasRunning && !state.ended) start();
+  }
+}
+
+function wireConnection() {
+  $("disconnect").onclick = () => state.client.stop();
+  $("reconnect").onclick = () => start(); // resumes after client.position
+  $("switch-user").onclick = () => window.location.reload();
+  window.addEventListener("offline", showStatus);
+  window.addEventListener("online", () => {
+    showStatus();
+    // Back online: try now rather than at the end of a backoff delay.
+    if (!state.ended && state.client.state === "backoff") state.client.stop().then(start);
+  });
 }
 
 async function signIn(user) {
-  const { token } = await api("/demo/token", { user });
+  const { token } = await api("/demo/token", { user, session_id: SESSION_ID });
   state.user = user;
   state.token = token;
   document.title = `${user} · Second Brain`;
   $("login").hidden = true;
   $("workspace").hidden = false;
   $("session-bar").hidden = false;
-  $("new-name").value = `${user[0].toUpperCase()}${user.slice(1)} ${SESSION_ID.slice(0, 4)}`;
-  wireActions((await api("/api/users")).users);
+  form("profile").elements.display_name.value = `${user[0].toUpperCase()}${user.slice(1)} ${SESSION_ID.slice(0, 4)}`;
+  state.users = (await api("/api/users")).users;
+  await refreshShop();
+  wireForms({ refresh: refreshMe, changePassword });
+  wireConnection();
+  whenRevoked(onApiRevoked);
   await refreshMe();
+  roleSeen = state.me?.family?.role ?? null;
   await refreshCursor();
-  startClient(user);
+  createClient(user);
+  timers.cursorInterval = setInterval(refreshCursor, CURSOR_REFRESH_MS);
+  start();
 }
 
 async function main() {
@@ -267,6 +255,7 @@ async function main() {
       return button;
     }),
   );
+  showStatus();
 }
 
 main();

@@ -11,9 +11,13 @@ application's side for PyMongo async and Motor sessions (``host``). :data:`ADAPT
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+from pymongo import AsyncMongoClient
+
 from foundation.settings import Settings
 from outbox.records import OutboxRecord
 from outbox.stores.mongo import host
+from outbox.stores.mongo.connection import new_client
+from outbox.stores.mongo.documents import Document
 from outbox.stores.mongo.schema import apply_mongo
 from outbox.stores.mongo.store import MongoStore
 
@@ -41,6 +45,9 @@ class MongoAdapter:
         finally:
             await store.close()
         return len(applied)
+
+    def connect_host(self, settings: Settings) -> AsyncMongoClient[Document]:
+        return new_client(settings.resolved_store_url)
 
     def owns_session(self, session: object) -> bool:
         return host.is_session(session)

@@ -294,6 +294,12 @@ class MongoStore:
         ]
 
     @store_errors
+    async def count_after(self, user_id: str, after_seq: int) -> int:
+        """See the port; counted on the ``(user_id, seq)`` index."""
+        query = {"user_id": user_id, "seq": {"$gt": after_seq}}
+        return await self._collection(INBOX).count_documents(query)
+
+    @store_errors
     async def acked(self, user_id: str, device: str) -> int:
         document = await self._collection(ACKS).find_one({"_id": ack_id(user_id, device)})
         return int(document["seq"]) if document is not None else 0

@@ -49,6 +49,9 @@ class SqliteAdapter:
     async def migrate(self, settings: Settings) -> int:
         return len(apply_sqlite(_path(settings)))
 
+    def connect_host(self, settings: Settings) -> sqlite3.Connection:
+        return connect(_path(settings))
+
     def owns_session(self, session: object) -> bool:
         return isinstance(session, sqlite3.Connection)
 

@@ -208,6 +208,10 @@ class SqliteStore:
         """See the port."""
         return await self._run(lambda conn: tx.read_inbox(conn, user_id, after_seq, limit))
 
+    async def count_after(self, user_id: str, after_seq: int) -> int:
+        """See the port; counted on the (user, seq) key, in one statement."""
+        return await self._run(lambda conn: tx.count_after(conn, user_id, after_seq))
+
     async def acked(self, user_id: str, device: str) -> int:
         """See the port."""
         return await self._run(lambda conn: tx.acked(conn, user_id, device))

@@ -248,6 +248,12 @@ def head(conn: sqlite3.Connection, user_id: str) -> int:
     return _scalar(conn, f"SELECT head FROM {COUNTERS} WHERE user_id = ?", (user_id,))
 
 
+def count_after(conn: sqlite3.Connection, user_id: str, after_seq: int) -> int:
+    """``OutboxStore.count_after`` (see ``outbox/port.py``), read on ``conn``."""
+    query = f"SELECT COUNT(*) FROM {INBOX} WHERE user_id = ? AND seq > ?"
+    return _scalar(conn, query, (user_id, after_seq))
+
+
 def acked(conn: sqlite3.Connection, user_id: str, device: str) -> int:
     """``OutboxStore.acked`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     query = f"SELECT seq FROM {ACKS} WHERE user_id = ? AND device = ?"

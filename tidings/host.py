@@ -1,0 +1,155 @@
+"""tidings inside a host application: one object to emit, wake, revoke and serve ``/ws``.
+
+::
+
+    from fastapi import FastAPI
+    from tidings import Tidings, Users, load_settings
+
+    notifications = Tidings(load_settings())
+    app = FastAPI()
+    notifications.mount(app)  # /ws, REST, probes; the node starts and stops with the app
+
+
+    async def transfer(session, ...):  # inside the manager's own transaction
+        await notifications.emit(session, "sbd_tokens_received", {...}, to=Users(("bob",)))
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from api_hooks import Emitter
+from api_hooks.wake import wake
+from delivery.app import Mounted, mount
+from delivery.auth import RevocationCheck
+from delivery.node import DeliveryNode
+from delivery.revocation import revoke
+from foundation.settings import Settings, load_settings
+from outbox import stores
+from outbox.records import Audience, OutboxRecord
+from outbox.resolvers import Resolvers
+
+
+class Tidings:
+    """tidings as one host application uses it, built once from its settings.
+
+    ``resolvers`` and ``worker``: with ``worker=True`` the routing worker runs in the app's
+    process (one process in all, e.g. on the embedded store); otherwise run ``tidings worker``
+    beside the app, with ``TIDINGS_RESOLVERS`` importable there. ``revocation_check``
+    (``(principal) -> bool``, sync or async) defaults to ``TIDINGS_REVOCATION_CHECK``'s. With
+    ``migrate=True`` the store's schema is brought up to date when the app starts.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        resolvers: Resolvers | None = None,
+        revocation_check: RevocationCheck | None = None,
+        worker: bool = False,
+        migrate: bool = False,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.emitter = Emitter(self.settings)
+        self._options: dict[str, Any] = {
+            "resolvers": resolvers,
+            "revocation_check": revocation_check,
+            "worker": worker,
+            "migrate": migrate,
+        }
+        self._mounted: Mounted | None = None
+        self._redis: Redis | None = None
+
+    def mount(self, app: FastAPI, *, prefix: str = "") -> None:
+        """Serve ``/ws``, the REST API and the probes from ``app`` (see
+        :func:`delivery.app.mount`): routes with their own error mapping, log redaction, and
+        the node (and worker) for the app's life. Call it once, before the app starts."""
+        if self._mounted is not None:
+            raise RuntimeError("this Tidings is already mounted")
+        self._mounted = mount(app, self.settings, prefix=prefix, **self._options)
+
+    @property
+    def node(self) -> DeliveryNode:
+        """The delivery node while the mounted app runs; ``RuntimeError`` otherwise."""
+        if self._mounted is None:
+            raise RuntimeError("tidings is not mounted in an app")
+        return self._mounted.node
+
+    def connect(self) -> Any:
+        """A driver handle of your own on the configured store, to run transactions on: on
+        the embedded store a ``sqlite3.Connection`` to its file (autocommit mode: ``BEGIN``
+        opens a transaction), on MongoDB an ``AsyncMongoClient``. You close it."""
+        return stores.connect_host(self.settings)
+
+    async def emit(
+        self,
+        session: Any,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        to: Audience,
+        dedup_key: str | None = None,
+        origin_session: str | None = None,
+    ) -> OutboxRecord:
+        """Write one notification in the caller's open transaction (see ``Emitter.emit``).
+
+        Nothing is sent before the transaction commits; call :meth:`wake` after the commit
+        when the host runs its own transactions, or use :meth:`run_in_transaction`.
+        """
+        return await self.emitter.emit(
+            session, event, data, to=to, dedup_key=dedup_key, origin_session=origin_session
+        )
+
+    async def run_in_transaction[T](
+        self,
+        target: Any,
+        callback: Callable[[Any], Awaitable[T]],
+        *,
+        deadline_seconds: float = 30.0,
+    ) -> T:
+        """Run ``callback(session)`` in a transaction with the store's retry rules, commit,
+        then :meth:`wake` the worker. ``target``: a PyMongo or Motor client, or a ``sqlite3``
+        connection to the embedded store's file."""
+        result = await stores.run_in_transaction(
+            target, callback, deadline_seconds=deadline_seconds
+        )
+        await self.wake()
+        return result
+
+    async def wake(self) -> None:
+        """Tell the routing worker that records were committed; call it after your commit.
+
+        Best effort and never raises: without it the worker's sweep still routes them,
+        within ``TIDINGS_SWEEP_INTERVAL_SECONDS``.
+        """
+        await wake(self._signals())
+
+    async def revoke(self, user_id: str) -> None:
+        """Close the open connections of ``user_id`` with 4403, on every node, within a
+        second; call it after revoking the user's tokens (e.g. bumping ``token_version``).
+        With a revocation check, only the connections whose token it now refuses close (a
+        session already on a fresh token stays); without one, all of them.
+
+        Raises ``SignalUnavailable`` when Redis did not take the message: this node's
+        connections are closed anyway, and other nodes' at their next revocation sweep.
+        """
+        node = self._mounted.node if self._mounted and self._mounted.running else None
+        if node is None:
+            await revoke(self._signals(), user_id)
+        else:
+            await revoke(self._signals(), user_id, hub=node.hub, verifier=node.verifier)
+
+    async def aclose(self) -> None:
+        """Close the Redis client :meth:`wake` and :meth:`revoke` opened outside the app."""
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    def _signals(self) -> Redis:
+        if self._mounted is not None and self._mounted.running:
+            return self._mounted.node.redis
+        if self._redis is None:
+            self._redis = Redis.from_url(self.settings.redis_url, socket_connect_timeout=2)
+        return self._redis
