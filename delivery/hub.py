@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from delivery.auth import Principal
 from foundation.constants import LIVE_CHANNEL, REVOKE_CHANNEL
+from foundation.outage import Outage
 from outbox.live_wire import LiveBatch, decode_live_batch
 from outbox.records import InboxEntry, Notification
 from outbox.stream import StreamItem
@@ -67,12 +68,10 @@ def _wants_stream(listener: LiveListener) -> bool:
 class LiveHub:
     """Keeps one subscription alive and dispatches batches to local listeners."""
 
-    def __init__(
-        self, redis: aioredis.Redis, *, channel: str = LIVE_CHANNEL, max_backoff: float = 5.0
-    ) -> None:
+    def __init__(self, redis: aioredis.Redis, *, channel: str = LIVE_CHANNEL) -> None:
         self._redis = redis
         self._channel = channel
-        self._max_backoff = max_backoff
+        self._outage = Outage("redis (live subscription)", logger=log, base_seconds=0.05)
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -201,22 +200,22 @@ class LiveHub:
         return [listener for group in self._listeners.values() for listener in group]
 
     async def _run(self) -> None:
-        backoff = 0.05
+        """Subscribe, and resubscribe after every loss: one warning per outage, one line
+        when it ends (the tries in between are logged at debug level)."""
         while True:
             try:
                 await self._listen()
-            except (RedisError, OSError) as error:
-                log.warning("live subscription lost (%s); retrying", type(error).__name__)
-            if self._subscribed.is_set():
-                backoff = 0.05  # it was up: this is a new outage
+                error: BaseException = ConnectionError("the subscription ended")
+            except (RedisError, OSError) as failure:
+                error = failure
             self._subscribed.clear()
-            await asyncio.sleep(backoff)  # reconnect backoff
-            backoff = min(backoff * 2, self._max_backoff)
+            await asyncio.sleep(self._outage.failed(error))  # reconnect backoff
 
     async def _listen(self) -> None:
         async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self._channel, REVOKE_CHANNEL)
             self._subscribed.set()
+            self._outage.recovered()
             for listener in self._all_listeners():
                 listener.on_resync()
             async for message in pubsub.listen():

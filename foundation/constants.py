@@ -16,6 +16,8 @@ STREAM_ACKS: Final = "tidings_stream_acks"
 
 # The single routing lease: one worker sequences at a time (see outbox/worker/router.py).
 ROUTER_LEASE: Final = "router"
+# A key in the leases collection that no lease uses: MongoDB's readiness probe writes it.
+WRITE_PROBE: Final = "write-probe"
 
 # Redis.
 LIVE_CHANNEL: Final = "tidings:live"

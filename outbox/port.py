@@ -44,6 +44,14 @@ class OutboxStore(Protocol):
     async def ping(self) -> None:
         """Return when the store answers; raise ``StoreUnavailable`` otherwise."""
 
+    async def check_writable(self) -> None:
+        """Return when the store would take a write now; raise ``StoreUnavailable`` naming
+        the cause otherwise (a read-only file or directory, a full disk, no primary).
+
+        For readiness probes: quick, and it leaves no data behind (a store may keep a marker
+        of its own, overwritten by every check).
+        """
+
     # Emitting outside a host transaction (tests, benchmarks, the CLI). The host application
     # goes through ``api_hooks`` so that its records join its own transaction.
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:

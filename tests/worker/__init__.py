@@ -43,6 +43,11 @@ TEAMS: Mapping[str, tuple[str, ...]] = {"t1": ("u1", "u3"), "t2": ("u0", "u2", "
 
 
 async def _team_members(team_id: str) -> tuple[str, ...]:
+    # ``TEST_RESOLVE_DELAY_SECONDS`` makes a worker spend its rounds between claim and append,
+    # where a pause hurts most (see test_paused.py).
+    delay = float(os.environ.get("TEST_RESOLVE_DELAY_SECONDS", "0"))
+    if delay:
+        await asyncio.sleep(delay)  # a slow group lookup in the host's database
     return TEAMS[team_id]
 
 

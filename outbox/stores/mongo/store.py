@@ -42,8 +42,9 @@ from foundation.constants import (
     OUTBOX,
     PENDING,
     ROUTER_LEASE,
+    WRITE_PROBE,
 )
-from foundation.errors import ConfigurationError
+from foundation.errors import ConfigurationError, StoreError, StoreUnavailable
 from migrations.mongo import LATEST_MONGO_VERSION
 from outbox.port import OutboxStore
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
@@ -129,6 +130,19 @@ class MongoStore(InboxStateOperations):
     @store_errors
     async def ping(self) -> None:
         await self.client.admin.command("ping")
+
+    async def check_writable(self) -> None:
+        """See the port: one majority write of a marker (the ``write-probe`` document of the
+        leases collection), so no primary, no majority or a full disk all fail it."""
+        try:
+            with translated():
+                await self._collection(LEASES).update_one(
+                    {"_id": WRITE_PROBE}, {"$currentDate": {"checked_at": True}}, upsert=True
+                )
+        except StoreUnavailable:
+            raise
+        except StoreError as error:
+            raise StoreUnavailable(f"MongoDB does not take writes: {error}") from error
 
     @store_errors
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:

@@ -23,13 +23,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-from foundation.errors import ConfigurationError, StoreError
+from foundation.errors import ConfigurationError, StoreError, StoreUnavailable
 from migrations.sqlite import LATEST_SQLITE_VERSION
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
 from outbox.stores.sqlite import stream, stream_reads
 from outbox.stores.sqlite import transactions as tx
 from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
-from outbox.stores.sqlite.connection import BUSY_TIMEOUT_SECONDS, connect, store_error
+from outbox.stores.sqlite.connection import (
+    BUSY_TIMEOUT_SECONDS,
+    connect,
+    probe_write,
+    store_error,
+)
+from outbox.stores.sqlite.files import unwritable_reason
 from outbox.stores.sqlite.schema import sqlite_schema_version
 from outbox.stream import (
     Appended,
@@ -51,12 +57,12 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
     try:
         conn = connect(path, create=False, busy_timeout=busy_timeout)
     except sqlite3.Error as error:
-        raise store_error(error) from error
+        raise store_error(error, path) from error
     try:
         version = sqlite_schema_version(conn)
     except sqlite3.Error as error:
         conn.close()
-        raise store_error(error) from error
+        raise store_error(error, path) from error
     if version < LATEST_SQLITE_VERSION:
         conn.close()
         raise ConfigurationError(
@@ -67,11 +73,20 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _translated[T](operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+def _translated[T](
+    operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, path: Path
+) -> T:
     try:
         return operation(conn)
     except sqlite3.Error as error:
-        raise store_error(error) from error
+        raise store_error(error, path) from error
+
+
+def _check_writable(conn: sqlite3.Connection, path: Path) -> None:
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise StoreUnavailable(f"the sqlite store cannot be written: {reason}")
+    probe_write(conn)
 
 
 class SqliteStore:
@@ -83,13 +98,19 @@ class SqliteStore:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, checkpointer: WalCheckpointer
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        checkpointer: WalCheckpointer,
+        path: Path,
     ) -> None:
-        """Wrap ``conn``, which must have been opened on ``executor``'s only thread.
+        """Wrap ``conn`` on the file ``path``; ``conn`` must have been opened on ``executor``'s
+        only thread.
 
         Must be called inside a running event loop: it starts ``checkpointer``'s task.
         """
         self._conn = conn
+        self._path = path
         self._executor = executor
         self.checkpointer = checkpointer
         self._checkpointing = asyncio.create_task(checkpointer.run(), name="sqlite-checkpoints")
@@ -111,13 +132,15 @@ class SqliteStore:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(conn, executor, WalCheckpointer(path))
+        return cls(conn, executor, WalCheckpointer(path), path)
 
     async def _run[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the sqlite store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _translated, operation, self._conn)
+        return await loop.run_in_executor(
+            self._executor, _translated, operation, self._conn, self._path
+        )
 
     async def _write[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run a write ``operation`` (its own transaction), then let the log be checkpointed."""
@@ -143,6 +166,13 @@ class SqliteStore:
     async def ping(self) -> None:
         """Return when the file answers a query."""
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def check_writable(self) -> None:
+        """See the port. Asks the file system first (a read-only mount, file or directory, a
+        full disk: see :mod:`outbox.stores.sqlite.files`), then begins a write and rolls it
+        back; another process holding the write lock counts as writable (never waited for).
+        """
+        await self._run(lambda conn: _check_writable(conn, self._path))
 
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:
         """Write ``records`` as pending in one transaction; an id already stored is skipped."""
