@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from api_hooks.validation import build_record
+from api_hooks.validation import build_record, build_retract
 from foundation.errors import ConfigurationError
 from foundation.settings import Settings, load_settings
-from outbox.records import Audience, OutboxRecord
+from outbox.records import Audience, Everyone, OutboxRecord
 from outbox.stores import adapter_for_session
 
 
@@ -50,9 +50,12 @@ class Emitter:
         dedup_key: str | None = None,
         origin_session: str | None = None,
         now: datetime | None = None,
+        collapse_key: str | None = None,
     ) -> OutboxRecord:
         """Write one notification record in the caller's open transaction.
 
+        With ``collapse_key``, the notification replaces, for each recipient, the one that
+        holds the same key: that one stays in the inbox, marked retracted (protocol v2).
         Returns the record written. Raises ``EmitRefused`` (``NotInTransaction`` for a session
         or connection outside a transaction) and then has written nothing.
         """
@@ -63,7 +66,28 @@ class Emitter:
             now=now or datetime.now(UTC),
             dedup_key=dedup_key,
             origin_session=origin_session,
+            collapse_key=collapse_key,
         )
+        await self.write(session, [record])
+        return record
+
+    async def retract(
+        self,
+        session: Any,
+        key: str,
+        *,
+        to: Audience | None = None,
+        now: datetime | None = None,
+    ) -> OutboxRecord:
+        """Retract, in the caller's open transaction, the notifications holding ``key``.
+
+        Routed in commit order with the notifications: for each user who then holds a
+        notification emitted with ``collapse_key=key`` (only the users of ``to`` when given),
+        it is marked retracted and a ``retract`` change reaches every device of that user,
+        with the counts adjusted. A rolled-back transaction retracts nothing. Returns the
+        record written; raises as :meth:`emit` does.
+        """
+        record = build_retract(key=key, to=to or Everyone(), now=now or datetime.now(UTC))
         await self.write(session, [record])
         return record
 

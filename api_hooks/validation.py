@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from foundation.constants import EVENT_NAME_PATTERN, MAX_DATA_BYTES
+from foundation.constants import EVENT_NAME_PATTERN, MAX_DATA_BYTES, RETRACT
 from foundation.errors import EmitRefused
 from outbox.records import (
     Audience,
@@ -30,13 +30,14 @@ def build_record(
     now: datetime,
     dedup_key: str | None = None,
     origin_session: str | None = None,
+    collapse_key: str | None = None,
 ) -> OutboxRecord:
     """Validate an emit and return its pending record.
 
     Raises ``EmitRefused`` with one of the codes ``invalid_event``, ``invalid_data``,
-    ``data_too_large``, ``invalid_audience``, ``empty_audience``, ``invalid_dedup_key`` or
-    ``invalid_origin_session``. ``data`` is stored as the JSON it encodes to, so what
-    recipients get is exactly what a JSON round trip gives.
+    ``data_too_large``, ``invalid_audience``, ``empty_audience``, ``invalid_dedup_key``,
+    ``invalid_origin_session`` or ``invalid_collapse_key``. ``data`` is stored as the JSON it
+    encodes to, so what recipients get is exactly what a JSON round trip gives.
     """
     if not isinstance(event, str) or not _EVENT_NAME.fullmatch(event):
         raise EmitRefused("invalid_event", f"event must match {EVENT_NAME_PATTERN}")
@@ -50,6 +51,30 @@ def build_record(
         created_at=now,
         dedup_key=dedup_key,
         origin_session=_checked_text(origin_session, "origin_session"),
+        collapse_key=_checked_text(collapse_key, "collapse_key"),
+    )
+
+
+def build_retract(*, key: str, to: Audience, now: datetime) -> OutboxRecord:
+    """Validate a retraction of the notifications holding collapse key ``key`` and return its
+    pending record. ``Everyone()`` retracts them from every user who holds one.
+
+    Raises ``EmitRefused`` (``invalid_collapse_key``, ``invalid_audience``,
+    ``empty_audience``).
+    """
+    checked = _checked_text(key, "collapse_key")
+    if checked is None:
+        raise EmitRefused("invalid_collapse_key", "a retraction needs a collapse key")
+    record_id = new_record_id()
+    return OutboxRecord(
+        id=record_id,
+        notification_id=record_id,
+        event="retract",
+        data={},
+        audience=_checked_audience(to),
+        created_at=now,
+        kind=RETRACT,
+        collapse_key=checked,
     )
 
 

@@ -2,7 +2,9 @@
 codes of protocol v1. Plain values, no I/O."""
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
+
+from outbox.stream import Mark
 
 # WebSocket close codes of protocol v1.
 CLOSE_GOING_AWAY: Final = 1001
@@ -14,6 +16,17 @@ CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_REVOKED: Final = 4403
 CLOSE_TOO_SLOW: Final = 4408
 CLOSE_TOO_MANY: Final = 4429
+
+
+class Sequenced(Protocol):
+    """What a session orders: one of ``user_id``'s stream entries, at position ``seq``
+    (the v1 seq of an inbox entry, or the v2 ``pos`` of a stream entry)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +46,31 @@ class ReadInbox:
 
     after_seq: int
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStream:
+    """Protocol v2: call ``store.read_stream_after(user_id, after_pos, limit)`` and feed the
+    items to :meth:`StreamSession.replay_stream`; on failure, close as for :class:`ReadInbox`."""
+
+    after_pos: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStreamAck:
+    """Call ``store.record_stream_ack(user_id, device, pos)``; feed the outcome to
+    :meth:`StreamSession.ack_result`."""
+
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyMark:
+    """Call ``store.apply_mark(user_id, mark, now)``, publish the change it appended, and feed
+    the result to :meth:`StreamSession.mark_result`."""
+
+    mark: Mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +96,6 @@ class Close:
     reason: str
 
 
-Action = Send | ReadInbox | StoreAck | VerifyRefresh | Close
+Action = (
+    Send | ReadInbox | StoreAck | VerifyRefresh | Close | ReadStream | StoreStreamAck | ApplyMark
+)

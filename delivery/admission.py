@@ -1,9 +1,10 @@
 """Who may open ``/ws``, whatever runtime serves it: query, origin, token or ticket, limits.
 
 :func:`admit` turns an upgrade request, already accepted at the WebSocket level, into a
-:class:`DeliverySession` for its user, or raises :class:`Refused` with the close code of
-protocol v1. Runtimes accept the socket before calling it, so that browsers can read the
-close code.
+session for its user (protocol v1's :class:`DeliverySession`, or v2's :class:`StreamSession`
+with ``v=2``), or raises :class:`Refused` with the close code. Runtimes accept the socket
+before calling it, so that browsers can read the close code, then give the session its
+connection with :func:`connection_for`.
 """
 
 import time
@@ -18,11 +19,15 @@ from delivery.actions import (
     CLOSE_UNAUTHORIZED,
 )
 from delivery.auth import AuthFailed, Principal, TokenRevoked
+from delivery.connection import Connection, FrameSocket
 from delivery.frames import BadQuery, parse_device, parse_since
+from delivery.frames_v2 import parse_version
 from delivery.limits import SessionLimits
 from delivery.node import DeliveryNode
 from delivery.rate_limits import Budget
 from delivery.session import DeliverySession
+from delivery.stream_connection import StreamConnection
+from delivery.stream_session import StreamSession
 from foundation.errors import StoreError
 
 
@@ -66,6 +71,7 @@ async def admit(upgrade: Upgrade, node: DeliveryNode) -> tuple[DeliverySession, 
     try:
         since = parse_since(upgrade.query.get("since"))
         device = parse_device(upgrade.query.get("device"))
+        version = parse_version(upgrade.query.get("v"))
     except BadQuery as error:
         raise Refused(CLOSE_BAD_QUERY, error.code) from None
     origin = upgrade.origin
@@ -76,7 +82,8 @@ async def admit(upgrade: Upgrade, node: DeliveryNode) -> tuple[DeliverySession, 
         raise Refused(CLOSE_TOO_MANY, "too many connections for this user")
     if await node.rate_limits.spend(Budget.CONNECT, principal.user_id) is not None:
         raise Refused(CLOSE_TOO_MANY, "too many new connections for this user")
-    session = DeliverySession(
+    kind = StreamSession if version == 2 else DeliverySession
+    session = kind(
         principal.user_id,
         device,
         since,
@@ -84,6 +91,15 @@ async def admit(upgrade: Upgrade, node: DeliveryNode) -> tuple[DeliverySession, 
         limits=SessionLimits.from_settings(settings),
     )
     return session, principal
+
+
+def connection_for(
+    socket: FrameSocket, session: DeliverySession, node: DeliveryNode, principal: Principal
+) -> Connection:
+    """The connection that carries ``session`` over ``socket``: v2's for a stream session."""
+    if isinstance(session, StreamSession):
+        return StreamConnection(socket, session, node, principal)
+    return Connection(socket, session, node, principal)
 
 
 async def _authenticate(upgrade: Upgrade, node: DeliveryNode) -> Principal:

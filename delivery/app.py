@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from delivery import probes, rest, websocket
+from delivery import probes, rest, rest_v2, websocket
 from delivery.auth import RevocationCheck
 from delivery.node import DeliveryNode, open_node
 from delivery.responses import install_error_handlers
@@ -25,7 +25,7 @@ from outbox.worker import serve as serve_worker
 
 
 def tidings_router() -> APIRouter:
-    """Every route of the service: ``/ws``, the REST API and the probes.
+    """Every route of the service: ``/ws``, the REST API (v1 and v2) and the probes.
 
     The REST routes answer their own errors in the contract's shape, whatever exception
     handlers the app that includes them has.
@@ -33,6 +33,7 @@ def tidings_router() -> APIRouter:
     router = APIRouter()
     router.include_router(websocket.router)
     router.include_router(rest.router)
+    router.include_router(rest_v2.router)
     router.include_router(probes.router)
     return router
 

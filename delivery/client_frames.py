@@ -5,19 +5,26 @@ it: a store ack, a refresh verification, an ``error`` frame, or a close.
 """
 
 import math
+from collections.abc import Callable
 
 from delivery.actions import (
     CLOSE_BAD_QUERY,
     CLOSE_FRAME_TOO_BIG,
     CLOSE_TOO_MANY,
     Action,
+    ApplyMark,
     Close,
     Send,
     StoreAck,
+    StoreStreamAck,
     VerifyRefresh,
 )
 from delivery.frames import Ack, BadFrame, FrameTooBig, Refresh, encode_error, parse_client_frame
+from delivery.frames_v2 import MarkFrame, StreamAck
 from delivery.limits import SessionLimits
+
+# Parses one client text frame under a byte limit (protocol v1's, or v2's).
+FrameParser = Callable[[str, int], Ack | Refresh | StreamAck | MarkFrame]
 
 
 class FrameRate:
@@ -57,10 +64,11 @@ class ClientFrames:
 
     Each bad frame gets an ``error`` frame; bad frame number ``max_bad_frames + 1`` closes
     with 4400. A frame over ``max_frame_bytes`` closes with 1009, a sustained rate over the
-    limit (see :class:`FrameRate`) with 4429.
+    limit (see :class:`FrameRate`) with 4429. ``parse`` is the protocol version's parser.
     """
 
-    def __init__(self, limits: SessionLimits) -> None:
+    def __init__(self, limits: SessionLimits, parse: FrameParser = parse_client_frame) -> None:
+        self._parse = parse
         self._rate = FrameRate(limits.rate_limit_per_second, limits.rate_limit_seconds)
         self._max_frame_bytes = limits.max_frame_bytes
         self._max_bad_frames = limits.max_bad_frames
@@ -73,7 +81,7 @@ class ClientFrames:
         if self._rate.exceeded(now):
             return Close(CLOSE_TOO_MANY, "too many frames")
         try:
-            frame = parse_client_frame(text, self._max_frame_bytes)
+            frame = self._parse(text, self._max_frame_bytes)
         except FrameTooBig:
             return Close(CLOSE_FRAME_TOO_BIG, "frame too big")
         except BadFrame as bad:
@@ -83,6 +91,10 @@ class ClientFrames:
                 return StoreAck(seq)
             case Refresh(token):
                 return VerifyRefresh(token)
+            case StreamAck(pos):
+                return StoreStreamAck(pos)
+            case MarkFrame(mark):
+                return ApplyMark(mark)
 
     def _bad_frame(self, bad: BadFrame) -> list[Action]:
         self._bad_frames += 1

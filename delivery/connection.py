@@ -51,13 +51,12 @@ from delivery.session import DeliverySession, SessionState
 from delivery.unacked import UnackedFrames
 from foundation.errors import StoreError
 from outbox.records import AckOutcome, InboxEntry, Notification
+from outbox.stream import StreamItem
 
 log = logging.getLogger(__name__)
 
 CLOSE_ABNORMAL = 1006  # the connection was lost without a close frame (never sent)
 REQUESTS_AFTER_END_SECONDS = 5.0  # how long a runtime waits for acks received before the end
-
-Request = ReadInbox | StoreAck | VerifyRefresh
 
 
 class FrameSocket(Protocol):
@@ -95,6 +94,10 @@ class Connection:
         "principal",
     )
 
+    # Requests still carried out once the connection has ended: what the client wrote before
+    # it closed (acks) must be stored.
+    kept_after_end: tuple[type[Action], ...] = (StoreAck,)
+
     def __init__(
         self,
         socket: FrameSocket,
@@ -109,7 +112,7 @@ class Connection:
         self._queue_limit = node.settings.send_queue_size
         self._backlog: deque[str] | None = None  # frames waiting while the socket is stalled
         self._held: list[str] | None = None  # frames of the batch the hub is dispatching
-        self._requests: deque[Request] | None = None
+        self._requests: deque[Action] | None = None  # store reads and writes, refreshes
         self._worker: asyncio.Task[None] | None = None
         self._ended = False
         self._unacked = UnackedFrames(node.settings.send_queue_size)  # written-to-acked
@@ -176,6 +179,9 @@ class Connection:
         self._hold()
         self._apply(self._session.broadcast(notification))
 
+    def on_stream(self, items: Sequence[StreamItem]) -> None:
+        """Protocol v1 follows the inbox (:meth:`on_entries`), not the v2 stream."""
+
     def on_resync(self) -> None:
         self._apply(self._session.resync())
 
@@ -209,7 +215,7 @@ class Connection:
                     self._write(frames)
                     frames = None
                 self._close(action)
-            else:
+            else:  # a request: a store read or write, a refresh
                 self._request(action)
         if frames is not None:
             self._write(frames)
@@ -273,7 +279,7 @@ class Connection:
 
     # The session's I/O requests, in a task that runs while there are any.
 
-    def _request(self, request: Request) -> None:
+    def _request(self, request: Action) -> None:
         if self._ended:
             return
         if self._requests is None:
@@ -285,10 +291,10 @@ class Connection:
     async def _serve_requests(self, opening: bool) -> None:
         try:
             if opening:
-                await self._open()
+                self._apply(await self._opened())
             while self._requests:
                 request = self._requests.popleft()
-                if not self._ended or type(request) is StoreAck:
+                if not self._ended or isinstance(request, self.kept_after_end):
                     await self._do(request)
         except StoreError:
             log.warning("store error on a connection; closing with 1011")
@@ -302,14 +308,18 @@ class Connection:
             if self._ended:
                 self._node.hub.remove(self)
 
-    async def _open(self) -> None:
+    async def _opened(self) -> list[Action]:
+        """Read the head, the device's ack and its unread count; open the session with them.
+        (A protocol's connection reads what its session opens with.)"""
         store, session = self._node.store, self._session
         head = await store.head(self.user_id)
         acked = await store.acked(self.user_id, session.device)
         unread = await store.count_after(self.user_id, acked)
-        self._apply(session.open(head, acked, unread=unread))
+        return session.open(head, acked, unread=unread)
 
-    async def _do(self, request: Request) -> None:
+    async def _do(self, request: Action) -> None:
+        """Carry one request out. A protocol's connection handles its own kinds first and
+        hands the others here; a new kind is one more case."""
         match request:
             case ReadInbox(after_seq, limit):
                 await self._read(after_seq, limit)
@@ -317,6 +327,8 @@ class Connection:
                 await self._store_ack(seq)
             case VerifyRefresh(token):
                 self._apply(await self._refresh(token))
+            case _:
+                raise TypeError(f"no connection carries {type(request).__name__} out")
 
     async def _read(self, after_seq: int, limit: int) -> None:
         session = self._session

@@ -13,16 +13,18 @@ that user's connections on every node with 4403 (:func:`delivery.revocation.revo
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from delivery.auth import Principal
 from foundation.constants import LIVE_CHANNEL, REVOKE_CHANNEL
+from foundation.outage import Outage
 from outbox.live_wire import LiveBatch, decode_live_batch
 from outbox.records import InboxEntry, Notification
+from outbox.stream import StreamItem
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ class LiveListener(Protocol):
     def on_broadcast(self, notification: Notification) -> None:
         """A best-effort broadcast to everyone connected."""
 
+    def on_stream(self, items: Sequence[StreamItem]) -> None:
+        """New stream entries (protocol v2) of this listener's user; called only for
+        listeners whose ``wants_stream`` attribute is true."""
+
     def on_resync(self) -> None:
         """Live signals may have been missed: read the store after the last seq sent."""
 
@@ -55,18 +61,24 @@ class LiveListener(Protocol):
         """The user's tokens were revoked: close with 4403."""
 
 
+def _wants_stream(listener: LiveListener) -> bool:
+    return getattr(listener, "wants_stream", False) is True
+
+
 class LiveHub:
     """Keeps one subscription alive and dispatches batches to local listeners."""
 
-    def __init__(
-        self, redis: aioredis.Redis, *, channel: str = LIVE_CHANNEL, max_backoff: float = 5.0
-    ) -> None:
+    def __init__(self, redis: aioredis.Redis, *, channel: str = LIVE_CHANNEL) -> None:
         self._redis = redis
         self._channel = channel
-        self._max_backoff = max_backoff
+        self._outage = Outage("redis (live subscription)", logger=log, base_seconds=0.05)
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._stream_listeners = 0  # listeners with ``wants_stream`` (protocol v2)
+        # Decides which of a user's connections a revocation closes (set by the node).
+        self.on_revocation: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self._revocations: set[asyncio.Task[None]] = set()
         self._after_dispatch: list[Callable[[], None]] | None = None  # set while dispatching
 
     @property
@@ -76,12 +88,17 @@ class LiveHub:
 
     def add(self, listener: LiveListener) -> None:
         """Start dispatching to ``listener``; call before reading the store for it."""
-        self._listeners[listener.user_id].add(listener)
+        listeners = self._listeners[listener.user_id]
+        if listener not in listeners and _wants_stream(listener):
+            self._stream_listeners += 1
+        listeners.add(listener)
 
     def remove(self, listener: LiveListener) -> None:
         """Stop dispatching to ``listener``; unknown listeners are ignored."""
         listeners = self._listeners.get(listener.user_id)
         if listeners is not None:
+            if listener in listeners and _wants_stream(listener):
+                self._stream_listeners -= 1
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[listener.user_id]
@@ -125,13 +142,20 @@ class LiveHub:
             self._task = None
         self._subscribed.clear()
 
-    def revoke(self, user_id: str) -> int:
-        """Tell every listener of ``user_id`` on this node that its tokens were revoked;
-        return how many there were."""
-        listeners = tuple(self._listeners.get(user_id, ()))
-        for listener in listeners:
-            listener.on_revoked()
-        return len(listeners)
+    def revoke(self, user_id: str) -> None:
+        """A revocation of ``user_id`` arrived: hand it to :attr:`on_revocation` (a task of
+        the hub's own), or, without one, close every listener of the user."""
+        if self.on_revocation is None:
+            for listener in self.listeners_of(user_id):
+                listener.on_revoked()
+            return
+        task = asyncio.create_task(self.on_revocation(user_id))
+        self._revocations.add(task)
+        task.add_done_callback(self._revocations.discard)
+
+    def listeners_of(self, user_id: str) -> tuple[LiveListener, ...]:
+        """The listeners this node holds for ``user_id`` now."""
+        return tuple(self._listeners.get(user_id, ()))
 
     def listeners(self) -> list[LiveListener]:
         """Every listener this node holds now."""
@@ -181,27 +205,45 @@ class LiveHub:
         for notification in batch.broadcasts:
             for listener in self._all_listeners():
                 listener.on_broadcast(notification)
+        if self._stream_listeners and batch.has_stream:
+            self._dispatch_stream(batch)
+
+    def _dispatch_stream(self, batch: LiveBatch) -> None:
+        """Hand the batch's stream entries to the v2 listeners of their users."""
+        try:
+            items = batch.stream()
+        except ValueError:
+            log.warning("ignored the malformed stream of a live message")
+            return
+        by_user: defaultdict[str, list[StreamItem]] = defaultdict(list)
+        for item in items:
+            if item.user_id in self._listeners:
+                by_user[item.user_id].append(item)
+        for user_id, group in by_user.items():
+            for listener in tuple(self._listeners.get(user_id, ())):
+                if _wants_stream(listener):
+                    listener.on_stream(group)
 
     def _all_listeners(self) -> list[LiveListener]:
         return [listener for group in self._listeners.values() for listener in group]
 
     async def _run(self) -> None:
-        backoff = 0.05
+        """Subscribe, and resubscribe after every loss: one warning per outage, one line
+        when it ends (the tries in between are logged at debug level)."""
         while True:
             try:
                 await self._listen()
-            except (RedisError, OSError) as error:
-                log.warning("live subscription lost (%s); retrying", type(error).__name__)
-            if self._subscribed.is_set():
-                backoff = 0.05  # it was up: this is a new outage
+                error: BaseException = ConnectionError("the subscription ended")
+            except (RedisError, OSError) as failure:
+                error = failure
             self._subscribed.clear()
-            await asyncio.sleep(backoff)  # reconnect backoff
-            backoff = min(backoff * 2, self._max_backoff)
+            await asyncio.sleep(self._outage.failed(error))  # reconnect backoff
 
     async def _listen(self) -> None:
         async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self._channel, REVOKE_CHANNEL)
             self._subscribed.set()
+            self._outage.recovered()
             for listener in self._all_listeners():
                 listener.on_resync()
             async for message in pubsub.listen():

@@ -7,6 +7,7 @@ node at ``app.state.delivery_node``; the endpoints take it from there (as ``node
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
 from delivery.presence import node_key, report_connections
 from delivery.rate_limits import RateLimits
-from delivery.revocation import sweep_revocations
+from delivery.revocation import close_revoked, sweep_revocations
 from delivery.tickets import TicketStore
 from delivery.timers import TimerWheel
 from foundation.settings import Settings
@@ -69,6 +70,7 @@ async def open_node(
         rate_limits=RateLimits.from_settings(settings, redis),
         timers=TimerWheel(),
     )
+    hub.on_revocation = functools.partial(close_revoked, hub, verifier)
     await hub.start()
     node.timers.start()
     tasks = [asyncio.create_task(report_connections(redis, hub, node_key()))]

@@ -29,22 +29,41 @@ async def healthz() -> JsonResponse:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
-    """Ready when the store and Redis answer and the live subscription is up."""
+    """Ready when the store answers and takes writes, Redis answers and the live subscription
+    is up; otherwise 503 ``not_ready``, the message naming each check that failed and why."""
     node = _node(request)
-    problems = []
-    try:
-        await asyncio.wait_for(node.store.ping(), PROBE_TIMEOUT_SECONDS)
-    except (StoreError, TimeoutError):
-        problems.append("store")
-    try:
-        await asyncio.wait_for(node.redis.ping(), PROBE_TIMEOUT_SECONDS)
-    except (RedisError, OSError, TimeoutError):
-        problems.append("redis")
+    checks = await asyncio.gather(_store_problem(node), _redis_problem(node))
+    problems = [problem for problem in checks if problem is not None]
     if not node.hub.subscribed:
-        problems.append("live_subscription")
+        problems.append("live subscription: down")
     if problems:
-        return error_response(503, "not_ready", "not answering: " + ", ".join(problems))
+        return error_response(503, "not_ready", "not ready: " + "; ".join(problems))
     return JsonResponse({"status": "ready"})
+
+
+async def _store_problem(node: DeliveryNode) -> str | None:
+    """Why the store is not usable (its own words: the cause and the path), or None."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            await node.store.ping()
+            await node.store.check_writable()
+    except TimeoutError:
+        return f"store: no answer within {PROBE_TIMEOUT_SECONDS:g} s"
+    except StoreError as error:
+        return f"store: {error}"
+    return None
+
+
+async def _redis_problem(node: DeliveryNode) -> str | None:
+    """Why Redis is not usable (the error's type only: its text names hosts), or None."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            await node.redis.ping()
+    except TimeoutError:
+        return f"redis: no answer within {PROBE_TIMEOUT_SECONDS:g} s"
+    except (RedisError, OSError) as error:
+        return f"redis: not answering ({type(error).__name__})"
+    return None
 
 
 @router.get("/metrics")

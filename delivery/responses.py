@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from foundation.errors import StoreError
+from foundation.errors import StoreError, TicketStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,13 @@ def error_response(
 
 
 def _store_unavailable(error: StoreError) -> JsonResponse:
+    """503 naming what failed: the ticket store (Redis) has a code of its own, so that an
+    outage of Redis is never reported as one of the store."""
+    if isinstance(error, TicketStoreUnavailable):
+        log.warning("ticket store (redis) error while answering a request: %s", error)
+        return error_response(
+            503, "ticket_store_unavailable", "the ticket store (Redis) is not answering; retry"
+        )
     log.warning("store error while answering a request: %s", type(error).__name__)
     return error_response(503, "store_unavailable", "the store is not answering; retry")
 
@@ -70,7 +77,8 @@ class TidingsRoute(APIRoute):
     """A route that answers tidings' errors itself, in the contract's shape.
 
     ``ApiError`` becomes its status and code, a malformed request 400 ``invalid_request``, a
-    ``StoreError`` 503 ``store_unavailable``: also inside a host app whose exception handlers
+    ``StoreError`` 503 ``store_unavailable`` (``ticket_store_unavailable`` when it is Redis,
+    which keeps the tickets): also inside a host app whose exception handlers
     know nothing of them.
     """
 

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 
+from delivery import listing_v2
 from delivery.auth import AuthFailed, Principal, TokenRevoked
 from delivery.frames import BadQuery, notification_fields, parse_device, parse_limit, parse_since
+from delivery.frames_v2 import parse_version
 from delivery.node import DeliveryNode
 from delivery.rate_limits import Budget
 from delivery.responses import ApiError, JsonResponse, TidingsRoute
@@ -76,7 +78,13 @@ def _query(parse: Any, raw: str | None) -> Any:
 
 @router.get("/notifications")
 async def list_notifications(request: Request, user: PrincipalDep, node: NodeDep) -> JsonResponse:
-    """Items with ``seq > since`` in order; ``recovered`` false when some were trimmed."""
+    """Items with ``seq > since`` in order; ``recovered`` false when some were trimmed.
+
+    With ``v=2``, the items carry their state and may be filtered (``delivery.listing_v2``).
+    """
+    if _query(parse_version, request.query_params.get("v")) == 2:
+        return await listing_v2.list_items(request, user.user_id, node)
+    listing_v2.refuse_filters_in_v1(request)
     since = _query(parse_since, request.query_params.get("since")) or 0
     limit = _query(parse_limit, request.query_params.get("limit"))
     head = await node.store.head(user.user_id)

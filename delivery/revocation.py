@@ -26,15 +26,39 @@ from foundation.errors import SignalUnavailable
 log = logging.getLogger(__name__)
 
 
-async def revoke(redis: aioredis.Redis, user_id: str, *, hub: LiveHub | None = None) -> None:
-    """Close every open connection of ``user_id`` with 4403, on every node.
+async def close_revoked(hub: LiveHub, verifier: TokenVerifier, user_id: str) -> None:
+    """Close with 4403 the connections of ``user_id`` on this node whose token the host's
+    check now refuses: all of them when no check is installed, or when the check raises
+    (the host asked for the revocation: failing closed is the safe side)."""
+    for listener in hub.listeners_of(user_id):
+        try:
+            revoked = not verifier.checks_revocation or await verifier.is_revoked(
+                listener.principal
+            )
+        except Exception:
+            log.warning("the revocation check raised during a revocation; closing anyway")
+            revoked = True
+        if revoked:
+            listener.on_revoked()
 
-    Connections on ``hub`` (this process's node, if it runs one) close at once; the others
-    when their node receives the message. Raises ``SignalUnavailable`` when Redis did not take
-    the message (other nodes then close them at their next revocation sweep).
+
+async def revoke(
+    redis: aioredis.Redis,
+    user_id: str,
+    *,
+    hub: LiveHub | None = None,
+    verifier: TokenVerifier | None = None,
+) -> None:
+    """Close the open connections of ``user_id`` whose token is revoked, on every node, 4403.
+
+    With a revocation check installed, only the connections whose token it refuses close (a
+    session that already holds a fresh token stays); without one, all of them. Connections on
+    ``hub`` (this process's node, if it runs one, with its ``verifier``) are checked at once;
+    the others when their node receives the message. Raises ``SignalUnavailable`` when Redis
+    did not take the message (other nodes then close them at their next revocation sweep).
     """
-    if hub is not None:
-        hub.revoke(user_id)
+    if hub is not None and verifier is not None:
+        await close_revoked(hub, verifier, user_id)
     try:
         await redis.publish(REVOKE_CHANNEL, user_id.encode())
     except (RedisError, OSError) as error:

@@ -2,14 +2,13 @@
 
 :class:`DeliverySession` takes what happens to a connection (store reads, live entries,
 client frames, the passing of time) and returns :data:`Action` values for the endpoint to
-execute. It never awaits, never reads a clock and never touches a socket, a store or Redis,
-so every delivery rule is tested without any of them.
+execute. It never awaits, reads a clock or touches a socket, a store or Redis.
 """
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import Final
+from typing import Any, Final
 
 from delivery.actions import (
     CLOSE_UNAUTHORIZED,
@@ -18,6 +17,7 @@ from delivery.actions import (
     Close,
     ReadInbox,
     Send,
+    Sequenced,
 )
 from delivery.client_frames import ClientFrames
 from delivery.frames import (
@@ -28,7 +28,7 @@ from delivery.frames import (
     encode_welcome,
 )
 from delivery.limits import DEFAULT_LIMITS, SessionLimits
-from outbox.records import AckOutcome, InboxEntry, Notification
+from outbox.records import AckOutcome, Notification
 
 _SEQ: Final = attrgetter("seq")
 
@@ -49,19 +49,17 @@ class DeliverySession:
 
     1. subscribes the connection to live entries and broadcasts for ``user_id``; from here on
        it feeds every live batch to :meth:`live` and every broadcast to :meth:`broadcast`,
-       even before step 3 (they are held until they can be sent);
-    2. reads ``store.head(user_id)`` and ``store.acked(user_id, device)``, *after* step 1;
-    3. calls :meth:`open` with them, exactly once;
-    4. executes returned actions in list order. A :class:`ReadInbox` is always the last
+       even before step 2 (they are held until they can be sent);
+    2. reads the head and the device's ack, *after* step 1, and calls :meth:`open` once;
+    3. executes returned actions in list order. A :class:`ReadInbox` is always the last
        action of a list and at most one is outstanding: execute it and pass the entries to
        :meth:`replay_page` (which may return the next one). :class:`Close` is always last too;
-    5. feeds client text frames to :meth:`receive_text`, binary frames to
-       :meth:`receive_binary`, ack outcomes to :meth:`ack_result`, refresh verifications to
-       :meth:`refresh_result`; calls :meth:`tick` periodically; calls :meth:`resync` after
-       its live subscription was lost and re-established (live signals may have been missed);
-       calls :meth:`close` to close for reasons of its own (4408, 1001, 4403, 1011).
+    4. feeds client frames to :meth:`receive_text` (binary: :meth:`receive_binary`), ack
+       outcomes to :meth:`ack_result`, refresh verifications to :meth:`refresh_result`;
+       calls :meth:`tick` periodically, :meth:`resync` once its lost live subscription is back
+       (signals may have been missed), :meth:`close` for reasons of its own (4408, 1001, 4403).
 
-    Every method may be called in any state after step 3 (and all but :meth:`replay_page`
+    Every method may be called in any state after step 2 (and all but :meth:`replay_page`
     before it); once a :class:`Close` has been returned, every method returns ``[]``.
 
     **Stream guarantee (G5).** Frames carry every seq after the start position that the
@@ -83,17 +81,19 @@ class DeliverySession:
     ``caught_up`` (``seq``: the position reached) follows once the replay and the live
     entries held meanwhile are sent; it is sent once per connection, later gap reads send none.
 
-    **Broadcasts** received before the welcome are held (at most ``live_buffer_limit``,
-    then dropped: broadcasts are best effort) and sent right after it.
+    **Broadcasts** before the welcome are held (at most ``live_buffer_limit``) and follow it.
+    Frames and reads are protocol v1's: ``delivery.stream_session`` (v2) replaces them.
 
-    **Client frames** are judged by :class:`~delivery.client_frames.ClientFrames` (error
-    frames, then 4400 for too many bad ones; 1009 too big; 4429 too fast); a binary frame
-    closes with 1003. Acks are not checked here: the store decides (:meth:`ack_result`).
+    **Client frames** are judged by :class:`~delivery.client_frames.ClientFrames`; a binary
+    frame closes with 1003. Acks are not checked here: the store decides (:meth:`ack_result`).
 
-    **Time.** ``now`` and ``expires_at`` are on one clock, chosen by the endpoint. The
-    connection closes with 4401 at the first :meth:`tick` or :meth:`receive_text` with
-    ``now >= expires_at``; include any leeway in ``expires_at``.
+    **Time.** ``now`` and ``expires_at`` (leeway included) share the endpoint's clock: the
+    first :meth:`tick` or :meth:`receive_text` at or past ``expires_at`` closes with 4401.
     """
+
+    _frame: Callable[[Any], str] = staticmethod(encode_notification)
+    _caught_up: Callable[[int], str] = staticmethod(encode_caught_up)
+    _read_request: Callable[[int, int], Action] = ReadInbox
 
     def __init__(
         self,
@@ -118,7 +118,7 @@ class DeliverySession:
         self._recovered: bool | None = None
         self._position = 0  # every seq <= position was sent or is gone from the store
         self._target = 0  # the highest seq known to exist
-        self._buffer: dict[int, InboxEntry] = {}  # live entries above the position
+        self._buffer: dict[int, Sequenced] = {}  # live entries above the position
         self._reading = False
         self._covers = 0  # ``_target`` when the outstanding read was issued
         self._resync = False
@@ -195,7 +195,7 @@ class DeliverySession:
         self._advance(actions, must_read=False)
         return actions
 
-    def replay_page(self, entries: Sequence[InboxEntry]) -> list[Action]:
+    def replay_page(self, entries: Sequence[Sequenced]) -> list[Action]:
         """Feed the result of the outstanding :class:`ReadInbox` (ascending, as the store
         returns them).
 
@@ -224,7 +224,7 @@ class DeliverySession:
         self._advance(actions, must_read=full)
         return actions
 
-    def live(self, entries: Sequence[InboxEntry]) -> list[Action]:
+    def live(self, entries: Sequence[Sequenced]) -> list[Action]:
         """Feed a batch of live entries, in any order, possibly with duplicates.
 
         Sends the entries that continue the stream when live and no read is outstanding;
@@ -347,29 +347,29 @@ class DeliverySession:
 
     def _welcome(self) -> list[Action]:
         self._welcomed = True
-        recovered = bool(self._recovered)
-        welcome = encode_welcome(
-            self.user_id, self._head, self._start, recovered, self.device, unread=self._unread
-        )
-        actions: list[Action] = [Send(welcome)]
+        actions: list[Action] = [Send(self._welcome_frame())]
         actions.extend(Send(text) for text in self._held_broadcasts)
         self._held_broadcasts.clear()
         return actions
 
-    def _read(self) -> ReadInbox:
+    def _welcome_frame(self) -> str:
+        fields = (self.user_id, self._head, self._start, bool(self._recovered), self.device)
+        return encode_welcome(*fields, unread=self._unread)
+
+    def _read(self) -> Action:
         # A read issued now sees every seq up to the target: each was committed before we
         # learnt of it. That is what lets a short page prove the rest gone.
         self._reading = True
         self._covers = self._target
         self._resync = False
-        return ReadInbox(self._position, self._page_size)
+        return self._read_request(self._position, self._page_size)
 
-    def _send(self, entry: InboxEntry, actions: list[Action]) -> None:
+    def _send(self, entry: Sequenced, actions: list[Action]) -> None:
         if entry.seq > self._position:
             self._position = entry.seq
-            actions.append(Send(encode_notification(entry)))
+            actions.append(Send(self._frame(entry)))
 
-    def _hold(self, entry: InboxEntry) -> None:
+    def _hold(self, entry: Sequenced) -> None:
         if len(self._buffer) >= self._buffer_limit and entry.seq not in self._buffer:
             # The store is the record: forget the held entries and read up to the target.
             self._buffer.clear()
@@ -397,4 +397,4 @@ class DeliverySession:
             actions.append(self._read())
         elif self._state is SessionState.REPLAYING:
             self._state = SessionState.LIVE
-            actions.append(Send(encode_caught_up(self._position)))
+            actions.append(Send(self._caught_up(self._position)))

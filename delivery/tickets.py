@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from delivery.auth import Principal
 from foundation.constants import TICKET_KEY_PREFIX
-from foundation.errors import StoreError, StoreUnavailable
+from foundation.errors import TicketStoreUnavailable
 
 TICKET_BYTES: Final = 32
 # token_urlsafe(32) yields 43 characters; anything far from that is not one of ours.
@@ -33,7 +33,8 @@ _TICKET_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 class TicketStore:
     """Issues and redeems tickets; each ticket can be redeemed at most once.
 
-    Redis failures raise :class:`StoreUnavailable` (unreachable) or :class:`StoreError`.
+    Redis failures raise :class:`TicketStoreUnavailable`, whether Redis is unreachable or
+    refuses the command (out of memory, a read-only replica).
     """
 
     def __init__(self, redis: aioredis.Redis, ttl_seconds: int) -> None:
@@ -106,6 +107,6 @@ async def _redis_errors() -> AsyncIterator[None]:
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError) as error:
-        raise StoreUnavailable(f"redis is unreachable: {error}") from error
+        raise TicketStoreUnavailable(f"redis is unreachable: {error}") from error
     except RedisError as error:
-        raise StoreError(f"redis failed: {error}") from error
+        raise TicketStoreUnavailable(f"redis failed: {error}") from error

@@ -21,7 +21,7 @@ from typing import Any, cast
 from fastapi import APIRouter
 from starlette.types import Message, Receive, Scope, Send
 
-from delivery.admission import Refused, Upgrade, admit, first_header
+from delivery.admission import Refused, Upgrade, admit, connection_for, first_header
 from delivery.connection import CLOSE_ABNORMAL, Connection
 from delivery.node import DeliveryNode
 
@@ -128,7 +128,7 @@ async def _admitted(scope: Scope, send: Send) -> Connection | None:
             await send({"type": "websocket.close", "code": refused.code, "reason": refused.reason})
         return None
     socket = AsgiSocket(send)
-    socket.connection = Connection(socket, session, node, principal)
+    socket.connection = connection_for(socket, session, node, principal)
     return socket.connection
 
 

@@ -10,9 +10,14 @@ COUNTERS: Final = "tidings_counters"
 ACKS: Final = "tidings_acks"
 LEASES: Final = "tidings_leases"
 MIGRATIONS: Final = "tidings_migrations"
+# Protocol v2: the changes on users' streams, and each device's position on its stream.
+CHANGES: Final = "tidings_changes"
+STREAM_ACKS: Final = "tidings_stream_acks"
 
 # The single routing lease: one worker sequences at a time (see outbox/worker/router.py).
 ROUTER_LEASE: Final = "router"
+# A key in the leases collection that no lease uses: MongoDB's readiness probe writes it.
+WRITE_PROBE: Final = "write-probe"
 
 # Redis.
 LIVE_CHANNEL: Final = "tidings:live"
@@ -29,6 +34,10 @@ ROUTE_JOB: Final = "route_pending"
 # Outbox record states.
 PENDING: Final = "pending"
 DEAD: Final = "dead"
+
+# Outbox record kinds: a notification, or the retraction of those holding a collapse key.
+NOTIFY: Final = "notify"
+RETRACT: Final = "retract"
 
 # Limits from the protocol.
 MAX_DATA_BYTES: Final = 64 * 1024

@@ -38,6 +38,14 @@ class StoreUnavailable(StoreError):
     """The store could not be reached."""
 
 
+class TicketStoreUnavailable(StoreUnavailable):
+    """Redis, which keeps the WebSocket tickets, failed or could not be reached.
+
+    A ``StoreUnavailable`` so that code refusing a connection on any store failure keeps
+    doing so, but answered with a code of its own: the outbox store may be fine.
+    """
+
+
 class LeaseLost(StoreError):
     """The routing lease is held by another worker; nothing of the batch was written."""
 

@@ -11,14 +11,19 @@ import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
-from foundation.redaction import RedactingFilter
+from foundation.redaction import RedactingFilter, redact
 from foundation.settings import Settings
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and exception)."""
+    """One JSON object per line: time, level, logger, message (and exception, stack).
+
+    The traceback is the text the redacting filter prepared in ``record.exc_text``; it is
+    rendered from ``exc_info`` only for a record no filter saw, and then redacted here, so a
+    credential in an exception's message never reaches the line.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -27,8 +32,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            payload["exception"] = record.exc_text
+        if record.stack_info:
+            payload["stack"] = redact(record.stack_info)
         return json.dumps(payload, ensure_ascii=False)
 
 

@@ -10,9 +10,15 @@ Wire format (orjson, version 1)::
     {"v": 1,
      "n": [[notification_id, event, data, created_at_us, origin_session], ...],
      "e": [[user_id, seq, notification_id, routed_at_us], ...],
-     "b": [notification_id, ...]}
+     "b": [notification_id, ...],
+     "p": [[pos, unread, unarchived, replaces], ...],
+     "c": [[user_id, pos, op, seqs, upto, unread, unarchived, at_us], ...]}
 
 Each notification body appears once per message; entries and broadcasts refer to it by id.
+``"p"`` and ``"c"`` carry the stream (protocol v2) and are added keys, so a node that knows
+only the first three ignores them: ``"p"``, when present, runs parallel to ``"e"`` (each
+entry's stream position, the counts after it and the seq it replaced), and ``"c"`` holds
+changes (read, archive, retract, trim, ...), which have no v1 entry.
 Datetimes are integer microseconds since the Unix epoch, so they round-trip exactly and
 decode as timezone-aware UTC. A large batch is split into several messages of at most
 :data:`MAX_MESSAGE_BYTES` and :data:`MAX_MESSAGE_ITEMS` each, in order.
@@ -28,7 +34,9 @@ from typing import Any
 
 import orjson
 
+from outbox.live_stream import change_row, decode_change, decode_mark, mark_row
 from outbox.records import InboxEntry, Notification
+from outbox.stream import StreamChange, StreamItem, StreamNotification
 from outbox.timestamps import from_micros, to_micros
 
 FORMAT_VERSION = 1
@@ -38,10 +46,36 @@ MAX_MESSAGE_ITEMS = 2000
 
 @dataclass(frozen=True, slots=True)
 class LiveBatch:
-    """One decoded live message: entries in seq order per user, then broadcasts."""
+    """One decoded live message: entries in seq order per user, then broadcasts.
+
+    The stream entries (protocol v2) are decoded only when asked for (:meth:`stream`), so a
+    node without v2 connections never pays for them.
+    """
 
     entries: tuple[InboxEntry, ...]
     broadcasts: tuple[Notification, ...]
+    marks: tuple[Any, ...] = ()
+    changes: tuple[Any, ...] = ()
+
+    @property
+    def has_stream(self) -> bool:
+        return bool(self.marks or self.changes)
+
+    def stream(self) -> list[StreamItem]:
+        """The stream entries: the entries with their positions, then the changes.
+
+        Raises ``ValueError`` when the stream rows are malformed.
+        """
+        items: list[StreamItem] = []
+        if self.marks:
+            if len(self.marks) != len(self.entries):
+                raise ValueError("live positions do not match the entries")
+            pairs = zip(self.marks, self.entries, strict=True)
+            items.extend(decode_mark(row, entry) for row, entry in pairs)
+        if self.changes:
+            times = _Times()
+            items.extend(decode_change(row, times.moment) for row in self.changes)
+        return items
 
 
 class _Times:
@@ -79,28 +113,52 @@ class _Message:
     bodies: dict[str, bytes] = field(default_factory=dict)
     entries: list[bytes] = field(default_factory=list)
     broadcasts: list[bytes] = field(default_factory=list)
-    size: int = 32  # the envelope
+    marks: list[bytes] = field(default_factory=list)
+    changes: list[bytes] = field(default_factory=list)
+    size: int = 48  # the envelope
     items: int = 0
 
     def to_bytes(self) -> bytes:
-        return b"".join(
-            (
-                b'{"v":%d,"n":[' % FORMAT_VERSION,
-                b",".join(self.bodies.values()),
-                b'],"e":[',
-                b",".join(self.entries),
-                b'],"b":[',
-                b",".join(self.broadcasts),
-                b"]}",
-            )
-        )
+        parts = [
+            b'{"v":%d,"n":[' % FORMAT_VERSION,
+            b",".join(self.bodies.values()),
+            b'],"e":[',
+            b",".join(self.entries),
+            b'],"b":[',
+            b",".join(self.broadcasts),
+            b"]",
+        ]
+        if self.marks:
+            parts += (b',"p":[', b",".join(self.marks), b"]")
+        if self.changes:
+            parts += (b',"c":[', b",".join(self.changes), b"]")
+        parts.append(b"}")
+        return b"".join(parts)
 
 
 def _body_row(note: Notification) -> tuple[object, ...]:
     return (note.id, note.event, note.data, to_micros(note.created_at), note.origin_session)
 
 
-def _encode_whole(entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> bytes:
+def _split_stream(
+    entries: Sequence[InboxEntry], stream: Sequence[StreamItem]
+) -> tuple[list[StreamNotification] | None, list[StreamChange]]:
+    """The stream's notifications (parallel to ``entries``, or None) and its changes."""
+    marks = [item for item in stream if isinstance(item, StreamNotification)]
+    changes = [item for item in stream if isinstance(item, StreamChange)]
+    if not marks:
+        return None, changes
+    if [mark.entry for mark in marks] != list(entries):
+        raise ValueError("the stream's notifications must be the entries, in their order")
+    return marks, changes
+
+
+def _encode_whole(
+    entries: Sequence[InboxEntry],
+    broadcasts: Sequence[Notification],
+    marks: Sequence[StreamNotification] | None = None,
+    changes: Sequence[StreamChange] = (),
+) -> bytes:
     """The batch as one message, whatever its size, in one ``orjson.dumps`` call."""
     times = _Times()
     bodies: dict[str, tuple[object, ...]] = {}
@@ -113,14 +171,17 @@ def _encode_whole(entries: Sequence[InboxEntry], broadcasts: Sequence[Notificati
     for note in broadcasts:
         if note.id not in bodies:
             bodies[note.id] = _body_row(note)
-    return orjson.dumps(
-        {
-            "v": FORMAT_VERSION,
-            "n": list(bodies.values()),
-            "e": rows,
-            "b": [note.id for note in broadcasts],
-        }
-    )
+    message: dict[str, object] = {
+        "v": FORMAT_VERSION,
+        "n": list(bodies.values()),
+        "e": rows,
+        "b": [note.id for note in broadcasts],
+    }
+    if marks:
+        message["p"] = [mark_row(mark) for mark in marks]
+    if changes:
+        message["c"] = [change_row(change, times.micros) for change in changes]
+    return orjson.dumps(message)
 
 
 class _Splitter:
@@ -157,23 +218,44 @@ class _Splitter:
         current.items += 1
         return current
 
-    def add_entry(self, entry: InboxEntry) -> None:
+    def add_entry(self, entry: InboxEntry, mark: StreamNotification | None) -> None:
         note = entry.notification
         routed = self._times.micros(entry.routed_at)
         piece = orjson.dumps((entry.user_id, entry.seq, note.id, routed))
-        self._target(note, piece).entries.append(piece)
+        marked = b"" if mark is None else orjson.dumps(mark_row(mark))
+        message = self._target(note, piece + marked)
+        message.entries.append(piece)
+        if mark is not None:
+            message.marks.append(marked)
 
     def add_broadcast(self, note: Notification) -> None:
         piece = orjson.dumps(note.id)
         self._target(note, piece).broadcasts.append(piece)
 
+    def add_change(self, change: StreamChange) -> None:
+        piece = orjson.dumps(change_row(change, self._times.micros))
+        current = self.messages[-1]
+        full = current.items >= self._max_items or current.size + len(piece) > self._max_bytes
+        if full and current.items:
+            current = _Message()
+            self.messages.append(current)
+        current.changes.append(piece)
+        current.size += len(piece) + 1
+        current.items += 1
+
     def encode(
-        self, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]
+        self,
+        entries: Sequence[InboxEntry],
+        broadcasts: Sequence[Notification],
+        marks: Sequence[StreamNotification] | None = None,
+        changes: Sequence[StreamChange] = (),
     ) -> list[bytes]:
-        for entry in entries:
-            self.add_entry(entry)
+        for index, entry in enumerate(entries):
+            self.add_entry(entry, None if marks is None else marks[index])
         for note in broadcasts:
             self.add_broadcast(note)
+        for change in changes:
+            self.add_change(change)
         return [message.to_bytes() for message in self.messages if message.items]
 
 
@@ -181,29 +263,39 @@ def encode_live_messages(
     entries: Sequence[InboxEntry],
     broadcasts: Sequence[Notification],
     *,
+    stream: Sequence[StreamItem] = (),
     max_bytes: int = MAX_MESSAGE_BYTES,
     max_items: int = MAX_MESSAGE_ITEMS,
 ) -> list[bytes]:
     """Encode a routed batch as one or more messages, to publish in the order returned.
 
-    Each message holds at most ``max_items`` entries and broadcasts together, and at most
-    ``max_bytes`` bytes unless a single item with its body is larger by itself. Entries keep
-    their order across messages. Returns ``[]`` for an empty batch. Raises ``ValueError`` for
-    a naive datetime and ``TypeError`` for data orjson cannot encode.
+    ``stream`` holds the batch's stream entries: one :class:`StreamNotification` per entry,
+    in the entries' order, or none, and any changes. Each message holds at most
+    ``max_items`` entries, broadcasts and changes together, and at most ``max_bytes`` bytes
+    unless a single item with its body is larger by itself. Entries and changes keep their
+    order across messages, and an entry's position travels in the entry's message. Returns
+    ``[]`` for an empty batch. Raises ``ValueError`` for a naive datetime or a stream that
+    does not match the entries, and ``TypeError`` for data orjson cannot encode.
     """
-    if not entries and not broadcasts:
+    if not entries and not broadcasts and not stream:
         return []
+    marks, changes = _split_stream(entries, stream)
     # Most batches fit one message: encode them in one call, and split only the others.
-    if len(entries) + len(broadcasts) <= max_items:
-        message = _encode_whole(entries, broadcasts)
+    if len(entries) + len(broadcasts) + len(changes) <= max_items:
+        message = _encode_whole(entries, broadcasts, marks, changes)
         if len(message) <= max_bytes:
             return [message]
-    return _Splitter(max_bytes, max_items).encode(entries, broadcasts)
+    return _Splitter(max_bytes, max_items).encode(entries, broadcasts, marks, changes)
 
 
-def encode_live_batch(entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> bytes:
+def encode_live_batch(
+    entries: Sequence[InboxEntry],
+    broadcasts: Sequence[Notification],
+    stream: Sequence[StreamItem] = (),
+) -> bytes:
     """Encode a routed batch as a single message, however large (see the module's format)."""
-    return _encode_whole(entries, broadcasts)
+    marks, changes = _split_stream(entries, stream)
+    return _encode_whole(entries, broadcasts, marks, changes)
 
 
 def _decode_bodies(rows: list[Any], times: _Times) -> dict[str, Notification]:
@@ -248,8 +340,13 @@ def decode_live_batch(data: bytes) -> LiveBatch:
         case {"v": 1, "n": list(rows), "e": list(entry_rows), "b": list(broadcast_ids)}:
             times = _Times()
             bodies = _decode_bodies(rows, times)
+            marks, changes = message.get("p", ()), message.get("c", ())
+            if type(marks) not in (list, tuple) or type(changes) not in (list, tuple):
+                raise ValueError("malformed stream in live message")
             return LiveBatch(
                 _decode_entries(entry_rows, bodies, times),
                 tuple(_decode_broadcast(value, bodies) for value in broadcast_ids),
+                tuple(marks),
+                tuple(changes),
             )
     raise ValueError("not a live message of version 1")

@@ -23,6 +23,16 @@ from typing import Any, Protocol
 
 from foundation.settings import Settings
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
+from outbox.stream import (
+    Appended,
+    InboxItem,
+    ItemFilter,
+    Mark,
+    MarkResult,
+    StreamHead,
+    StreamItem,
+    TrimReport,
+)
 
 
 class OutboxStore(Protocol):
@@ -33,6 +43,14 @@ class OutboxStore(Protocol):
 
     async def ping(self) -> None:
         """Return when the store answers; raise ``StoreUnavailable`` otherwise."""
+
+    async def check_writable(self) -> None:
+        """Return when the store would take a write now; raise ``StoreUnavailable`` naming
+        the cause otherwise (a read-only file or directory, a full disk, no primary).
+
+        For readiness probes: quick, and it leaves no data behind (a store may keep a marker
+        of its own, overwritten by every check).
+        """
 
     # Emitting outside a host transaction (tests, benchmarks, the CLI). The host application
     # goes through ``api_hooks`` so that its records join its own transaction.
@@ -63,7 +81,20 @@ class OutboxStore(Protocol):
         repeated append is a no-op, G2). Seqs of a user are 1, 2, 3, ... with no gap (G3).
 
         Raises ``LeaseLost`` and writes nothing when ``owner`` no longer holds the lease.
-        Returns the entries created, in seq order per user.
+        Returns the entries created, in seq order per user. This is :meth:`append_routes`
+        returning its ``entries``.
+        """
+
+    async def append_routes(self, owner: str, now: datetime, routes: Sequence[Route]) -> Appended:
+        """:meth:`append_to_inbox`, placing everything on the users' streams (protocol v2).
+
+        In the same transaction: each entry gets the user's next ``pos`` and the counts after
+        it; an entry whose record has a ``collapse_key`` retracts the user's notification
+        holding that key (its ``replaces``); a ``RETRACT`` record creates no entry and no body,
+        and retracts for each recipient (``Everyone()``: for every holder) the notification
+        holding its key, appending a ``retract`` change. The counters (``pos``, unread,
+        unarchived) move with each entry. ``pos`` of a user is 1, 2, 3, ... with no gap over
+        notifications and changes together, and follows the v1 seq among notifications.
         """
 
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
@@ -117,11 +148,54 @@ class OutboxStore(Protocol):
         even when two calls race.
         """
 
+    # Inbox state (protocol v2).
+    async def stream_head(self, user_id: str) -> StreamHead:
+        """The user's stream ``pos``, v1 head and counts, read together (zeros when none)."""
+
+    async def read_stream_after(self, user_id: str, after_pos: int, limit: int) -> list[StreamItem]:
+        """Stream entries of ``user_id`` with ``pos > after_pos``, ascending, at most ``limit``.
+
+        Notifications carry the counts right after them and the seq they replaced, changes
+        their op, the seqs they altered or ``upto``, and the counts after them.
+        """
+
+    async def apply_mark(self, user_id: str, mark: Mark, now: datetime) -> MarkResult:
+        """Set the state ``mark`` asks for, in one transaction with the change and the counts.
+
+        ``ABOVE_HEAD`` (nothing stored) when it names a seq above the v1 head; ``UNCHANGED``
+        (nothing appended) when every named notification that is retained and not retracted
+        already has that state; else ``APPLIED``: the state is set, a change at the next
+        ``pos`` names the seqs altered (or ``upto``), and the counts move by as many.
+        """
+
+    async def list_items(
+        self, user_id: str, after_seq: int, limit: int, chosen: ItemFilter
+    ) -> list[InboxItem]:
+        """Retained notifications of ``user_id`` with ``seq > after_seq`` that match
+        ``chosen``, with their current state, ascending by seq, at most ``limit``."""
+
+    async def stream_acked(self, user_id: str, device: str) -> int:
+        """The stored stream ack (a ``pos``) of (user, device), 0 when none."""
+
+    async def record_stream_ack(self, user_id: str, device: str, pos: int) -> AckOutcome:
+        """:meth:`record_ack` for stream positions, against the stream ``pos`` as the head.
+
+        Stream acks and v1 acks are kept apart: neither moves the other.
+        """
+
     # Retention.
     async def trim(self, before: datetime) -> int:
         """Delete inbox entries routed before ``before`` (and bodies no entry needs).
 
         Heads and acks are kept, so seqs continue after a trim. Returns entries deleted.
+        This is :meth:`trim_stream` with ``now = before``.
+        """
+
+    async def trim_stream(self, before: datetime, now: datetime) -> TrimReport:
+        """:meth:`trim`, also deleting changes made before ``before``, in one transaction per
+        chunk with the counts: each user whose notifications were deleted gets ``trim``
+        changes made at ``now`` naming them, and the counts drop by what they counted for.
+        Returns the notification entries deleted and the changes appended.
         """
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from foundation.constants import PENDING
+from foundation.constants import NOTIFY, PENDING
 
 JsonObject = dict[str, Any]
 
@@ -85,6 +85,9 @@ class OutboxRecord:
     """One emit, as written in the caller's transaction and claimed by the worker.
 
     ``id`` is unique per emit; ``notification_id`` is what recipients see as the frame's ``id``.
+    ``kind`` is ``NOTIFY`` for a notification, or ``RETRACT`` for a retraction of the
+    notifications holding ``collapse_key`` (``Everyone()``: from every user who holds one). A
+    notification with a ``collapse_key`` replaces, for each recipient, the one holding it.
     """
 
     id: str
@@ -99,6 +102,8 @@ class OutboxRecord:
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime | None = None
+    kind: str = NOTIFY
+    collapse_key: str | None = None
 
     def notification(self) -> "Notification":
         """The notification this record delivers."""

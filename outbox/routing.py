@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
+from foundation.constants import NOTIFY
 from foundation.settings import Settings
 from outbox.port import OutboxStore
 from outbox.records import Everyone, InboxEntry, Notification, OutboxRecord, Route
 from outbox.resolvers import Resolvers
 from outbox.retry import retry_at
+from outbox.stream import Appended, StreamItem
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ class RoutedBatch:
     """What one round did.
 
     ``claimed`` records were claimed; ``routed`` of them were appended (their ``entries``
-    created, ``broadcasts`` for ``Everyone`` records); ``failed`` were counted as failed
+    created, ``broadcasts`` for ``Everyone`` notifications, ``stream`` the protocol v2
+    entries: one per entry, then the retract changes); ``failed`` were counted as failed
     attempts. Records claimed but left for the next round (see ``resolve_budget_seconds``)
     are in none of the last two counts.
     """
@@ -73,6 +76,7 @@ class RoutedBatch:
     entries: tuple[InboxEntry, ...]
     broadcasts: tuple[Notification, ...]
     failed: int
+    stream: tuple[StreamItem, ...] = ()
 
 
 def describe_failure(error: BaseException) -> str:
@@ -88,11 +92,11 @@ class _Resolved:
     failures: list[tuple[OutboxRecord, str]]
 
     def broadcasts(self) -> tuple[Notification, ...]:
-        """Notifications of the ``Everyone`` records among the routes."""
+        """Notifications of the ``Everyone`` records among the routes (not retractions)."""
         return tuple(
             route.record.notification()
             for route in self.routes
-            if isinstance(route.record.audience, Everyone)
+            if isinstance(route.record.audience, Everyone) and route.record.kind == NOTIFY
         )
 
 
@@ -139,7 +143,11 @@ async def route_once(
     if not records:
         return RoutedBatch(0, 0, (), (), 0)
     resolved = await _resolve_prefix(records, resolvers, policy.resolve_budget_seconds)
-    entries = await store.append_to_inbox(owner, now, resolved.routes) if resolved.routes else []
+    appended = (
+        await store.append_routes(owner, now, resolved.routes)
+        if resolved.routes
+        else Appended([], [])
+    )
     for record, error in resolved.failures:
         when = retry_at(
             record.attempts,
@@ -150,7 +158,13 @@ async def route_once(
         )
         await _record_failure(store, record, error, when)
     counts = (len(records), len(resolved.routes))
-    return RoutedBatch(*counts, tuple(entries), resolved.broadcasts(), len(resolved.failures))
+    return RoutedBatch(
+        *counts,
+        tuple(appended.entries),
+        resolved.broadcasts(),
+        len(resolved.failures),
+        tuple(appended.stream),
+    )
 
 
 async def _record_failure(

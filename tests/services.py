@@ -4,7 +4,9 @@ The shared Redis (see conftest) serves most tests; a test that takes Redis down 
 own here so that nothing else is affected.
 """
 
+import asyncio
 import contextlib
+import re
 import socket
 import subprocess
 import time
@@ -70,3 +72,63 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+class Balancer:
+    """A TCP load balancer on loopback, as in front of several delivery nodes.
+
+    Each new connection goes to the next port of ``rotation`` (round robin); a test takes a
+    node out of the rotation the way a balancer's health check would. Connections already
+    made stay where they are until one side closes.
+    """
+
+    def __init__(self, rotation: list[int]) -> None:
+        self.rotation = rotation
+        self.port = 0
+        self._turn = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server.abort_clients()
+            await self._server.wait_closed()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port = self.rotation[self._turn % len(self.rotation)]
+        self._turn += 1
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(
+            _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
+        )
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until end of stream, then close the other side (no half-closed connections)."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+_ANNOUNCED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def announced_port(log: str) -> int | None:
+    """The port a server started with ``TIDINGS_PORT=0`` says it listens on, once it does.
+
+    A port picked by the test and passed to a subprocess could be taken by anyone before the
+    subprocess binds it; port 0 cannot.
+    """
+    found = _ANNOUNCED.search(log)
+    return int(found.group(1)) if found else None

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import InvalidOperation
 
-from foundation.constants import INBOX, MIGRATIONS, OUTBOX
+from foundation.constants import COUNTERS, INBOX, MIGRATIONS, OUTBOX
 from foundation.errors import ConfigurationError, NotInTransaction, StoreUnavailable
 from migrations.mongo import (
     DECLARED_MONGO_INDEXES,
@@ -53,16 +53,25 @@ async def database(mongo: MongoEndpoint, mongo_database: str) -> AsyncIterator[A
 
 
 def _normalized(information: dict[str, Any]) -> dict[str, Any]:
-    """``index_information()`` as (keys, unique, expireAfterSeconds), without ``_id_``."""
+    """``index_information()`` as (keys, unique, expireAfterSeconds, partial filter), without
+    ``_id_``."""
     return {
         name: (
             tuple((field, int(direction)) for field, direction in spec["key"]),
             bool(spec.get("unique", False)),
             spec.get("expireAfterSeconds"),
+            _plain(spec.get("partialFilterExpression")),
         )
         for name, spec in information.items()
         if name != "_id_"
     }
+
+
+def _plain(value: Any) -> Any:
+    """A filter as plain dicts (the driver returns SON)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 async def _indexes(database: AsyncDatabase) -> dict[str, Any]:
@@ -133,7 +142,7 @@ async def test_version_2_removes_the_records_version_1_left_routed(
         ]
     )
 
-    assert await apply_mongo(database) == [2]
+    assert await apply_mongo(database) == [2, 3]
 
     left = await database[OUTBOX].find({}, {"status": 1}).sort("_id", 1).to_list()
     assert left == [{"_id": pending.id, "status": "pending"}, {"_id": dead.id, "status": "dead"}]
@@ -157,39 +166,55 @@ async def test_routing_deletes_the_routed_records_from_the_outbox(
         await store.close()
 
 
+async def _at_version_2(database: AsyncDatabase) -> None:
+    for migration in MONGO_MIGRATIONS[:2]:
+        await carry_out(database, migration)
+        await record_version(database, migration)
+
+
 @pytest.mark.mongo
-async def test_a_new_database_gets_the_ttl_of_the_given_retention(
+async def test_version_3_drops_the_inbox_ttl_index(database: AsyncDatabase) -> None:
+    await _at_version_2(database)
+    # What ``tidings migrate`` set up beside version 2.
+    await database[INBOX].create_index(
+        [("routed_at", 1)], name=INBOX_TTL_INDEX, expireAfterSeconds=3600
+    )
+
+    assert await apply_mongo(database) == [3]
+
+    assert INBOX_TTL_INDEX not in await database[INBOX].index_information()
+
+
+@pytest.mark.mongo
+async def test_version_3_places_earlier_entries_on_the_stream_and_counts_them(
     database: AsyncDatabase,
 ) -> None:
-    await apply_mongo(database, retention_seconds=3600)
+    await _at_version_2(database)
+    now = datetime.now(UTC)
+    await database[INBOX].insert_many(
+        [
+            {"user_id": user, "seq": seq, "notification_id": f"{user}{seq}", "routed_at": now}
+            for user, seq in (("ann", 2), ("ann", 3), ("bob", 1))  # ann's first one trimmed
+        ]
+    )
+    await database[COUNTERS].insert_many(
+        [{"_id": "ann", "head": 3}, {"_id": "bob", "head": 1}, {"_id": "cy", "head": 4}]
+    )
 
-    information = await database[INBOX].index_information()
-    assert information[INBOX_TTL_INDEX]["expireAfterSeconds"] == 3600
+    assert await apply_mongo(database) == [3]
 
-
-@pytest.mark.mongo
-async def test_a_changed_retention_updates_the_ttl_in_place(
-    mongo: MongoEndpoint, database: AsyncDatabase
-) -> None:
-    if mongo.is_double:
-        pytest.skip("the mongoeco double does not implement collMod")
-    await apply_mongo(database)
-
-    assert await apply_mongo(database, retention_seconds=3600) == []
-
-    information = await database[INBOX].index_information()
-    assert information[INBOX_TTL_INDEX]["expireAfterSeconds"] == 3600
-
-
-@pytest.mark.mongo
-@pytest.mark.parametrize("retention", [0, -5, 2**31])
-async def test_a_retention_mongodb_cannot_hold_is_refused_before_any_write(
-    database: AsyncDatabase, retention: int
-) -> None:
-    with pytest.raises(ValueError, match="retention_seconds"):
-        await apply_mongo(database, retention_seconds=retention)
-
-    assert await database.list_collection_names() == []
+    entries = await database[INBOX].find({}, {"_id": 0, "routed_at": 0}).sort("seq").to_list()
+    assert sorted((e["user_id"], e["seq"], e["pos"], e["unread_after"]) for e in entries) == [
+        ("ann", 2, 2, 1),
+        ("ann", 3, 3, 2),
+        ("bob", 1, 1, 1),
+    ]
+    counters = await database[COUNTERS].find().sort("_id").to_list()
+    assert counters == [
+        {"_id": "ann", "head": 3, "pos": 3, "unread": 2, "unarchived": 2},
+        {"_id": "bob", "head": 1, "pos": 1, "unread": 1, "unarchived": 1},
+        {"_id": "cy", "head": 4, "pos": 4, "unread": 0, "unarchived": 0},
+    ]
 
 
 @pytest.mark.mongo

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.constants import MIGRATIONS, OUTBOX
+from foundation.constants import COUNTERS, INBOX, MIGRATIONS, OUTBOX
 from foundation.errors import (
     ConfigurationError,
     LeaseLost,
@@ -63,10 +63,16 @@ def actual_indexes(conn: sqlite3.Connection) -> dict[str, IndexSpec]:
     found: dict[str, IndexSpec] = {}
     for table in tables:
         for _, name, unique, _origin, partial in conn.execute(f"PRAGMA index_list({table})"):
-            assert not partial, f"{name} is partial, which the declaration cannot say"
             columns = tuple(row[2] for row in conn.execute(f"PRAGMA index_info({name})"))
-            found[name] = IndexSpec(table, columns, bool(unique))
+            where = partial_condition(conn, name) if partial else None
+            found[name] = IndexSpec(table, columns, bool(unique), where)
     return found
+
+
+def partial_condition(conn: sqlite3.Connection, name: str) -> str:
+    """The ``WHERE`` condition of a partial index, from the statement that created it."""
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+    return " ".join(sql.partition(" WHERE ")[2].split())
 
 
 def snapshot(path: Path) -> tuple[object, ...]:
@@ -150,21 +156,34 @@ def test_applying_again_applies_nothing_and_changes_nothing(migrated: Path) -> N
     assert snapshot(migrated) == before
 
 
+def at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A connection to a new database migrated up to ``version`` only."""
+    conn = connect(path, create=True)
+    conn.execute(CREATE_MIGRATIONS_TABLE)
+    for migration in SQLITE_MIGRATIONS[:version]:
+        _apply_one(conn, migration)
+    return conn
+
+
 def test_version_2_removes_the_records_version_1_left_routed(sqlite_path: Path) -> None:
-    conn = connect(sqlite_path, create=True)
+    conn = at_version(sqlite_path, 1)
     try:
-        conn.execute(CREATE_MIGRATIONS_TABLE)
-        _apply_one(conn, SQLITE_MIGRATIONS[0])
         pending, routed, dead = record(), record(), record()
-        conn.execute("BEGIN")
-        insert_outbox_records(conn, [pending, routed, dead])
+        rows = [
+            (r.id, r.id, r.event, "{}", "{}", to_micros(r.created_at))
+            for r in (pending, routed, dead)
+        ]
+        conn.executemany(
+            f"INSERT INTO {OUTBOX} (id, notification_id, event, data, audience, created_at, "
+            "status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+            rows,
+        )
         conn.execute(f"UPDATE {OUTBOX} SET status = 'routed' WHERE id = ?", (routed.id,))
         conn.execute(f"UPDATE {OUTBOX} SET status = 'dead' WHERE id = ?", (dead.id,))
-        conn.execute("COMMIT")
     finally:
         conn.close()
 
-    assert apply_sqlite(sqlite_path) == [2]
+    assert apply_sqlite(sqlite_path) == [2, 3]
 
     conn = sqlite3.connect(sqlite_path)
     try:
@@ -172,6 +191,43 @@ def test_version_2_removes_the_records_version_1_left_routed(sqlite_path: Path) 
     finally:
         conn.close()
     assert rows == [(pending.id, "pending"), (dead.id, "dead")]
+
+
+def test_version_3_places_earlier_entries_on_the_stream_and_counts_them(
+    sqlite_path: Path,
+) -> None:
+    conn = at_version(sqlite_path, 2)
+    try:
+        conn.executemany(
+            f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at) VALUES (?, ?, ?, 0)",
+            [("ann", 2, "n2"), ("ann", 3, "n3"), ("bob", 1, "n1")],  # ann's first one trimmed
+        )
+        conn.executemany(
+            f"INSERT INTO {COUNTERS} (user_id, head) VALUES (?, ?)",
+            [("ann", 3), ("bob", 1), ("cy", 4)],
+        )
+    finally:
+        conn.close()
+
+    assert apply_sqlite(sqlite_path) == [3]
+
+    conn = sqlite3.connect(sqlite_path)
+    try:
+        entries = conn.execute(
+            f"SELECT user_id, seq, pos, unread_after, unarchived_after, is_read, is_archived, "
+            f"is_retracted FROM {INBOX} ORDER BY user_id, seq"
+        ).fetchall()
+        counters = conn.execute(
+            f"SELECT user_id, head, pos, unread, unarchived FROM {COUNTERS} ORDER BY user_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert entries == [
+        ("ann", 2, 2, 1, 1, 0, 0, 0),
+        ("ann", 3, 3, 2, 2, 0, 0, 0),
+        ("bob", 1, 1, 1, 1, 0, 0, 0),
+    ]
+    assert counters == [("ann", 3, 3, 2, 2), ("bob", 1, 1, 1, 1), ("cy", 4, 4, 0, 0)]
 
 
 def test_an_empty_database_is_at_version_zero() -> None:

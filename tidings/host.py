@@ -92,15 +92,28 @@ class Tidings:
         to: Audience,
         dedup_key: str | None = None,
         origin_session: str | None = None,
+        collapse_key: str | None = None,
     ) -> OutboxRecord:
-        """Write one notification in the caller's open transaction (see ``Emitter.emit``).
+        """Write one notification in the caller's open transaction (see ``Emitter.emit``;
+        ``collapse_key`` replaces, for each recipient, the one holding that key).
 
         Nothing is sent before the transaction commits; call :meth:`wake` after the commit
         when the host runs its own transactions, or use :meth:`run_in_transaction`.
         """
         return await self.emitter.emit(
-            session, event, data, to=to, dedup_key=dedup_key, origin_session=origin_session
+            session,
+            event,
+            data,
+            to=to,
+            dedup_key=dedup_key,
+            origin_session=origin_session,
+            collapse_key=collapse_key,
         )
+
+    async def retract(self, session: Any, key: str, *, to: Audience | None = None) -> OutboxRecord:
+        """Retract, in the caller's open transaction, the notifications emitted with
+        ``collapse_key=key`` (see ``Emitter.retract``): every device of their users is told."""
+        return await self.emitter.retract(session, key, to=to)
 
     async def run_in_transaction[T](
         self,
@@ -127,15 +140,19 @@ class Tidings:
         await wake(self._signals())
 
     async def revoke(self, user_id: str) -> None:
-        """Close every open connection of ``user_id`` with 4403, on every node, within a
-        second; call it after revoking the user's tokens (e.g. bumping ``token_version``) so
-        that the revocation check refuses them from then on.
+        """Close the open connections of ``user_id`` with 4403, on every node, within a
+        second; call it after revoking the user's tokens (e.g. bumping ``token_version``).
+        With a revocation check, only the connections whose token it now refuses close (a
+        session already on a fresh token stays); without one, all of them.
 
         Raises ``SignalUnavailable`` when Redis did not take the message: this node's
         connections are closed anyway, and other nodes' at their next revocation sweep.
         """
-        hub = self._mounted.node.hub if self._mounted and self._mounted.running else None
-        await revoke(self._signals(), user_id, hub=hub)
+        node = self._mounted.node if self._mounted and self._mounted.running else None
+        if node is None:
+            await revoke(self._signals(), user_id)
+        else:
+            await revoke(self._signals(), user_id, hub=node.hub, verifier=node.verifier)
 
     async def aclose(self) -> None:
         """Close the Redis client :meth:`wake` and :meth:`revoke` opened outside the app."""

@@ -34,7 +34,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from delivery.actions import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
-from delivery.admission import Refused, Upgrade, admit
+from delivery.admission import Refused, Upgrade, admit, connection_for
 from delivery.connection import CLOSE_ABNORMAL, Connection
 from delivery.native.wire import (
     BAD_REQUEST_RESPONSE,
@@ -257,7 +257,7 @@ class NativeWebSocket(asyncio.Protocol):
             return
         finally:
             self._admission = None
-        self._connection = Connection(self, session, node, principal)
+        self._connection = connection_for(self, session, node, principal)
         self._connection.start()
         # The first ping comes after half to all of the interval: connections opened together
         # (a reconnect storm) are not all pinged in the same second ever after.

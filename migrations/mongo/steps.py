@@ -7,11 +7,13 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Index:
-    """An index to create: its name, keys in order (1 ascending), and uniqueness."""
+    """An index to create: its name, keys in order (1 ascending), uniqueness, and the filter
+    of a partial index (``None``: every document)."""
 
     name: str
     keys: tuple[tuple[str, int], ...]
     unique: bool = False
+    partial: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,32 @@ class DeleteMany:
     filter: Mapping[str, Any] = field(default_factory=dict)
 
 
-type Step = CreateCollections | CreateIndexes | DeleteMany
+@dataclass(frozen=True, slots=True)
+class DropIndex:
+    """Drop the index ``name`` of ``collection`` if it exists."""
+
+    collection: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMany:
+    """Update the documents of ``collection`` that match ``filter`` with an update pipeline."""
+
+    collection: str
+    filter: Mapping[str, Any]
+    pipeline: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """Run an aggregation pipeline on ``collection`` for its effect (it ends in ``$merge``)."""
+
+    collection: str
+    pipeline: tuple[Mapping[str, Any], ...]
+
+
+type Step = CreateCollections | CreateIndexes | DeleteMany | DropIndex | UpdateMany | Aggregate
 
 
 @dataclass(frozen=True, slots=True)

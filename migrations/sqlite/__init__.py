@@ -17,8 +17,18 @@ them like any other index. An ``INTEGER PRIMARY KEY`` is the rowid itself and ha
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from foundation.constants import ACKS, COUNTERS, INBOX, LEASES, MIGRATIONS, NOTIFICATIONS, OUTBOX
-from migrations.sqlite import v1_initial_schema, v2_routed_leave_the_outbox
+from foundation.constants import (
+    ACKS,
+    CHANGES,
+    COUNTERS,
+    INBOX,
+    LEASES,
+    MIGRATIONS,
+    NOTIFICATIONS,
+    OUTBOX,
+    STREAM_ACKS,
+)
+from migrations.sqlite import v1_initial_schema, v2_routed_leave_the_outbox, v3_inbox_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +41,19 @@ class Migration:
 
 
 class IndexSpec(NamedTuple):
-    """An index as the migration test compares it: table, key columns in order, uniqueness."""
+    """An index as the migration test compares it: table, key columns in order, uniqueness,
+    and the ``WHERE`` condition of a partial index, as written in its statement."""
 
     table: str
     columns: tuple[str, ...]
     unique: bool
+    where: str | None = None
 
 
 SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "initial schema", v1_initial_schema.STATEMENTS),
     Migration(2, "routed records leave the outbox", v2_routed_leave_the_outbox.STATEMENTS),
+    Migration(3, "inbox state on the stream", v3_inbox_state.STATEMENTS),
 )
 LATEST_SQLITE_VERSION: Final = SQLITE_MIGRATIONS[-1].version
 
@@ -52,9 +65,19 @@ DECLARED_SQLITE_INDEXES: Final[dict[str, IndexSpec]] = {
     f"sqlite_autoindex_{INBOX}_1": IndexSpec(INBOX, ("user_id", "seq"), True),
     f"sqlite_autoindex_{INBOX}_2": IndexSpec(INBOX, ("notification_id", "user_id"), True),
     f"{INBOX}_routed": IndexSpec(INBOX, ("routed_at",), False),
+    f"{INBOX}_pos": IndexSpec(INBOX, ("user_id", "pos"), True),
+    f"{INBOX}_collapse": IndexSpec(
+        INBOX,
+        ("collapse_key", "user_id"),
+        False,
+        "collapse_key IS NOT NULL AND is_retracted = 0",
+    ),
     f"sqlite_autoindex_{COUNTERS}_1": IndexSpec(COUNTERS, ("user_id",), True),
     f"sqlite_autoindex_{ACKS}_1": IndexSpec(ACKS, ("user_id", "device"), True),
     f"sqlite_autoindex_{LEASES}_1": IndexSpec(LEASES, ("name",), True),
+    f"sqlite_autoindex_{CHANGES}_1": IndexSpec(CHANGES, ("user_id", "pos"), True),
+    f"{CHANGES}_at": IndexSpec(CHANGES, ("at",), False),
+    f"sqlite_autoindex_{STREAM_ACKS}_1": IndexSpec(STREAM_ACKS, ("user_id", "device"), True),
 }
 
 # The table that records applied versions; created by the applier before version 1.

@@ -7,13 +7,19 @@ Adding a store is one folder under ``outbox/stores/`` whose package exposes ``AD
 loads another's driver.
 """
 
+import asyncio
+import contextlib
 import importlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, cast
 
-from foundation.errors import ConfigurationError, EmitRefused
+from foundation.errors import ConfigurationError, EmitRefused, StoreUnavailable
+from foundation.outage import Outage
 from foundation.settings import Settings
 from outbox.port import OutboxStore, StoreAdapter
+
+log = logging.getLogger(__name__)
 
 # URL scheme -> the package of its adapter. The order is the order sessions are matched in.
 ADAPTERS: Final = {
@@ -78,6 +84,28 @@ async def open_store(settings: Settings) -> OutboxStore:
     that cannot do what tidings needs, and ``StoreUnavailable`` when it does not answer.
     """
     return await adapter_for(settings).open(settings)
+
+
+async def open_store_when_available(settings: Settings, stop: asyncio.Event) -> OutboxStore | None:
+    """Connect to the configured store, waiting for as long as it is unavailable.
+
+    While the store raises ``StoreUnavailable`` (down, locked, read-only, full) it is tried
+    again with backoff; the outage is logged once, with its cause, and its end once. Returns
+    ``None`` when ``stop`` is set first. Raises ``ConfigurationError`` as :func:`open_store`
+    does: no amount of waiting fixes settings or a schema behind the code.
+    """
+    outage = Outage("store", logger=log)
+    while not stop.is_set():
+        try:
+            store = await open_store(settings)
+        except StoreUnavailable as error:
+            delay = outage.failed(error)
+        else:
+            outage.recovered()
+            return store
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+    return None
 
 
 async def migrate(settings: Settings) -> int:

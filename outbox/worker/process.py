@@ -12,14 +12,13 @@ import gc
 import logging
 import signal
 
-from foundation.errors import StoreUnavailable
 from foundation.settings import Settings
 from outbox.port import OutboxStore
 from outbox.resolvers import Resolvers, load_resolvers
-from outbox.stores import open_store
+from outbox.stores import open_store, open_store_when_available
 from outbox.worker.arq_jobs import supervise_arq
 from outbox.worker.metrics import WorkerMetrics
-from outbox.worker.outage import Outage, redis_client
+from outbox.worker.outage import redis_client
 from outbox.worker.publisher import LivePublisher
 from outbox.worker.router import Router
 from outbox.worker.wakeups import listen_for_wakes
@@ -46,26 +45,6 @@ async def sweep(router: Router, wake: asyncio.Event, settings: Settings) -> None
             log.exception("routing round failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), settings.sweep_interval_seconds)
-
-
-async def _open_store(
-    settings: Settings, stop: asyncio.Event, *, retry: bool
-) -> OutboxStore | None:
-    """The configured store; ``None`` when stopped while waiting for it to answer."""
-    outage = Outage("store")
-    while not stop.is_set():
-        try:
-            store = await open_store(settings)
-        except StoreUnavailable as error:
-            if not retry:
-                raise
-            delay = outage.failed(error)
-        else:
-            outage.recovered()
-            return store
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-    return None
 
 
 async def _run_until_stopped(router: Router, settings: Settings, stop: asyncio.Event) -> None:
@@ -103,7 +82,11 @@ async def serve(
     """
     stop = stop or asyncio.Event()
     resolvers = resolvers or load_resolvers(settings.resolvers)
-    store = await _open_store(settings, stop, retry=not burst)
+    store: OutboxStore | None
+    if burst:
+        store = await open_store(settings)
+    else:
+        store = await open_store_when_available(settings, stop)
     if store is None:
         return
     redis = redis_client(settings.redis_url)

@@ -20,6 +20,7 @@ from foundation.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY
 from outbox.live_wire import encode_live_messages
 from outbox.records import InboxEntry, Notification
 from outbox.retry import backoff_seconds
+from outbox.stream import StreamItem
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,14 @@ async def publish_messages(redis: Redis, messages: Sequence[bytes], entry_count:
 
 
 async def publish_live(
-    redis: Redis, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]
+    redis: Redis,
+    entries: Sequence[InboxEntry],
+    broadcasts: Sequence[Notification],
+    stream: Sequence[StreamItem] = (),
 ) -> int:
     """Encode and publish a routed batch (see :func:`publish_messages`); return the message
     count. Redis errors propagate."""
-    messages = encode_live_messages(entries, broadcasts)
+    messages = encode_live_messages(entries, broadcasts, stream=stream)
     if messages:
         await publish_messages(redis, messages, len(entries))
     return len(messages)
@@ -75,9 +79,14 @@ class LivePublisher:
         self.dropped = 0
         self._failures = 0
 
-    def submit(self, entries: Sequence[InboxEntry], broadcasts: Sequence[Notification]) -> None:
-        """Queue one routed batch for publishing; returns at once."""
-        messages = encode_live_messages(entries, broadcasts)
+    def submit(
+        self,
+        entries: Sequence[InboxEntry],
+        broadcasts: Sequence[Notification],
+        stream: Sequence[StreamItem] = (),
+    ) -> None:
+        """Queue one routed batch (or trim's changes) for publishing; returns at once."""
+        messages = encode_live_messages(entries, broadcasts, stream=stream)
         size = sum(map(len, messages))
         if self._pending and self._pending_bytes + size > self._max_pending_bytes:
             if not self.dropped:

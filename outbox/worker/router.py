@@ -105,8 +105,8 @@ class Router:
                 len(batch.broadcasts),
                 batch.failed,
             )
-        if batch.entries or batch.broadcasts:
-            self._publisher.submit(batch.entries, batch.broadcasts)
+        if batch.entries or batch.broadcasts or batch.stream:
+            self._publisher.submit(batch.entries, batch.broadcasts, batch.stream)
         return batch
 
     async def trim(self) -> int:
@@ -114,15 +114,18 @@ class Router:
         return await self._exclusive(self._trim)
 
     async def _trim(self) -> int:
-        before = datetime.now(UTC) - timedelta(seconds=self._settings.retention_seconds)
+        now = datetime.now(UTC)
+        before = now - timedelta(seconds=self._settings.retention_seconds)
         try:
-            deleted = await self.store.trim(before)
+            report = await self.store.trim_stream(before, now)
         except StoreError as error:
             self._store_outage.failed(error)
             return 0
-        if deleted:
-            log.info("trimmed %d inbox entries older than the retention", deleted)
-        return deleted
+        if report.changes:  # devices drop what retention removed, and their counts follow
+            self._publisher.submit((), (), report.changes)
+        if report.deleted:
+            log.info("trimmed %d inbox entries older than the retention", report.deleted)
+        return report.deleted
 
     def request_stop(self) -> None:
         """Start no new round; a round in progress finishes."""

@@ -224,6 +224,79 @@ async def test_mongo_helper_retries_transient_transaction_error(
     assert [doc["data"] for doc in docs] == [{"n": 2}]
 
 
+# --- Retractions and collapse keys (protocol v2) -----------------------------------------
+
+
+def outbox_kinds(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    return conn.execute(f"SELECT kind, collapse_key FROM {OUTBOX} ORDER BY position").fetchall()
+
+
+async def test_sqlite_retract_exists_iff_the_transaction_commits(
+    host_db: sqlite3.Connection,
+) -> None:
+    emitter = Emitter()
+
+    async def cancel_invite(conn: sqlite3.Connection, fail: bool) -> None:
+        conn.execute("DELETE FROM accounts WHERE name = 'bob'")
+        await emitter.retract(conn, "invite:bob")
+        if fail:
+            raise Boom
+
+    with pytest.raises(Boom):
+        await run_in_transaction(host_db, lambda conn: cancel_invite(conn, True))
+    assert outbox_kinds(host_db) == []
+
+    await run_in_transaction(host_db, lambda conn: cancel_invite(conn, False))
+    assert outbox_kinds(host_db) == [("retract", "invite:bob")]
+
+
+async def test_sqlite_collapse_key_is_written_with_the_notification(
+    host_db: sqlite3.Connection,
+) -> None:
+    async def invite(conn: sqlite3.Connection) -> None:
+        await Emitter().emit(conn, "invite", {}, to=Users(("bob",)), collapse_key="invite:bob")
+
+    await run_in_transaction(host_db, invite)
+    assert outbox_kinds(host_db) == [("notify", "invite:bob")]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 257, 7])
+async def test_bad_collapse_keys_are_refused_before_anything_is_written(
+    host_db: sqlite3.Connection, key: Any
+) -> None:
+    async def bad(conn: sqlite3.Connection) -> None:
+        with pytest.raises(EmitRefused) as refused:
+            await Emitter().emit(conn, "x", {}, to=Users(("bob",)), collapse_key=key)
+        assert refused.value.code == "invalid_collapse_key"
+        with pytest.raises(EmitRefused):
+            await Emitter().retract(conn, key)
+
+    await run_in_transaction(host_db, bad)
+    assert outbox_kinds(host_db) == []
+
+
+@pytest.mark.mongo
+async def test_mongo_retract_exists_iff_the_transaction_commits(
+    mongo_client: Any, mongo_database: str
+) -> None:
+    outbox = mongo_client[mongo_database][OUTBOX]
+    emitter = emitter_for(mongo_database)
+
+    async def fails(session: Any) -> None:
+        await emitter.retract(session, "invite:bob", to=Users(("bob",)))
+        raise Boom
+
+    with pytest.raises(Boom):
+        await run_in_transaction(mongo_client, fails)
+    assert await outbox.count_documents({}) == 0
+
+    await run_in_transaction(mongo_client, lambda s: emitter.retract(s, "invite:bob"))
+    docs = [doc async for doc in outbox.find({})]
+    assert [(d["kind"], d["collapse_key"], d["audience"]) for d in docs] == [
+        ("retract", "invite:bob", {"kind": "everyone"})
+    ]
+
+
 @pytest.mark.mongo
 async def test_an_emitter_for_another_database_than_the_worker_s_is_refused(
     mongo_client: Any, mongo_database: str
@@ -237,3 +310,21 @@ async def test_an_emitter_for_another_database_than_the_worker_s_is_refused(
     assert Emitter(settings, database=mongo_database).database == mongo_database
     for name in (mongo_database, "second_brain"):
         assert await mongo_client[name][OUTBOX].count_documents({}) == 0
+
+
+async def test_the_public_object_retracts_and_collapses_in_the_host_transaction(
+    tmp_path: Path,
+) -> None:
+    from tidings import Tidings, load_settings
+
+    notifications = Tidings(load_settings(data_dir=tmp_path))
+    apply_sqlite(notifications.settings.sqlite_path)
+    conn = notifications.connect()
+    try:
+        conn.execute("BEGIN")
+        await notifications.emit(conn, "invite", {}, to=Users(("bob",)), collapse_key="inv:1")
+        await notifications.retract(conn, "inv:1", to=Users(("bob",)))
+        conn.execute("COMMIT")
+        assert outbox_kinds(conn) == [("notify", "inv:1"), ("retract", "inv:1")]
+    finally:
+        conn.close()

@@ -8,6 +8,7 @@ clock. ``T0`` falls on a whole millisecond; tests about sub-millisecond precisio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from foundation.constants import RETRACT
 from outbox.records import (
     Audience,
     Everyone,
@@ -43,6 +44,7 @@ def make_record(
     dedup_key: str | None = None,
     origin_session: str | None = None,
     next_attempt_at: datetime | None = None,
+    collapse_key: str | None = None,
 ) -> OutboxRecord:
     """A pending record as an emit would write it; the audience defaults to ``alice``."""
     record_id = new_record_id()
@@ -56,6 +58,24 @@ def make_record(
         dedup_key=dedup_key,
         origin_session=origin_session,
         next_attempt_at=next_attempt_at,
+        collapse_key=collapse_key,
+    )
+
+
+def make_retract(
+    key: str, *, audience: Audience | None = None, created_at: datetime = T0
+) -> OutboxRecord:
+    """A pending retraction of the notifications holding ``key`` (default: everyone's)."""
+    record_id = new_record_id()
+    return OutboxRecord(
+        id=record_id,
+        notification_id=record_id,
+        event="retract",
+        data={},
+        audience=Everyone() if audience is None else audience,
+        created_at=created_at,
+        kind=RETRACT,
+        collapse_key=key,
     )
 
 

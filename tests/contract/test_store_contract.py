@@ -74,6 +74,18 @@ async def test_ping_answers(store: OutboxStore) -> None:
     await store.ping()
 
 
+async def test_a_healthy_store_is_writable_and_the_check_leaves_no_trace(
+    store: OutboxStore,
+) -> None:
+    await store.check_writable()
+    await store.check_writable()
+    # Neither a record nor a lease: the first claimer still takes the routing lease.
+    assert await store.lag() == LagFigures(0, 0, None)
+    await store.add_records(make_records(1))
+    assert len(await store.claim_batch("w1", T0, LEASE, 10)) == 1
+    assert await store.claim_batch("w2", T0, LEASE, 10) == []
+
+
 async def test_claim_returns_records_pending_in_the_order_added(store: OutboxStore) -> None:
     first, second, third, fourth = make_records(4)
     await store.add_records([first, second])

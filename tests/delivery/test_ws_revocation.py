@@ -132,3 +132,35 @@ async def test_revoke_says_so_when_redis_does_not_take_the_message() -> None:
             await revoke(down, "alice")
     finally:
         await down.aclose()
+
+
+async def test_revoke_leaves_a_socket_that_already_holds_a_fresh_token(
+    tmp_path: Path, redis_url: str, redis: aioredis.Redis, versions: TokenVersions
+) -> None:
+    """A password change: the other session is on the old token, the acting one on a new."""
+    settings = make_settings(tmp_path, redis_url)
+    user = unique("alice")
+    async with running_node(settings, revocation_check=versions) as node:
+        async with connect(node.ws(f"token={token(user, token_version=0)}&device=old")) as old:
+            await start_stream(old)
+            versions.current[user] = 1
+            new_url = node.ws(f"token={token(user, token_version=1)}&device=new")
+            async with connect(new_url) as new:
+                await start_stream(new)
+                await revoke(redis, user)
+                assert await close_code(old, timeout=1.0) == 4403
+                await new.send('{"type":"ack","seq":0}')
+                with pytest.raises(TimeoutError):
+                    await recv(new, timeout=0.3)
+                assert new.close_code is None
+
+
+async def test_without_a_check_revoke_closes_every_socket_of_the_user(
+    tmp_path: Path, redis_url: str, redis: aioredis.Redis
+) -> None:
+    user = unique("alice")
+    async with running_node(make_settings(tmp_path, redis_url)) as node:
+        async with connect(node.ws(f"token={token(user)}")) as ws:
+            await start_stream(ws)
+            await revoke(redis, user)
+            assert await close_code(ws, timeout=1.0) == 4403

@@ -1,21 +1,23 @@
 // Two users, alice and bob, in two browser contexts: transfers arrive live, a disconnected
-// page counts what it missed as unread and replays it in order when it reconnects.
+// page counts what it missed as unread and replays it in order when it reconnects; then a
+// second window of bob's shows the same unread badge as the first while items are marked
+// read, archived, and all read (inbox state, protocol v2).
 // Run by tests/e2e/test_demo_browser.py against `python -m examples.demo`:
 //
 //   DEMO_URL=http://127.0.0.1:8000 node demo.e2e.mjs
 //
 // Prints one JSON line with what it saw and exits 0, or prints the failure and exits 1.
 
-import { check, feed, main, number, openAs, submit, waitCount, waitLive, waitText } from "./lib.mjs";
+import { check, feed, main, number, openAs, settled, submit, waitCount, waitLive, waitText } from "./lib.mjs";
 
 const RECEIVED = '#feed li[data-event="sbd_tokens_received"]';
 
-// The cursor (GET /notifications/cursor) shows every seq the page has seen as acknowledged.
+// The stream cursor (GET /stream/cursor) shows every position the page has seen as
+// acknowledged.
 async function waitAcked(page) {
-  const last = await number(page, "last-seq");
-  await waitText(page, "acked", last);
-  await waitText(page, "unread", 0);
-  return last;
+  const position = await number(page, "position");
+  await waitText(page, "acked", position);
+  return position;
 }
 
 async function transfer(page, to, amount) {
@@ -41,14 +43,15 @@ async function scenario(browser, problems) {
   await waitText(bob, "balance", start + 7);
   await waitAcked(bob); // displayed, acknowledged, and the server's cursor agrees
 
-  // 2. bob goes offline; two more transfers happen; the cursor counts them as unread.
-  const seenBeforeOffline = await number(bob, "last-seq");
+  // 2. bob goes offline; two more transfers happen; the server counts them as unread.
+  const seenBeforeOffline = await number(bob, "position");
+  const unreadBeforeOffline = await number(bob, "unread");
   await bob.getByTestId("disconnect").click();
   await bob.locator('[data-testid="status"][data-status="stopped"]').waitFor();
   check((await bob.getByTestId("status").textContent()) === "offline", "bob's pill does not say offline");
   await transfer(alice, "bob", 3);
   await transfer(alice, "bob", 5);
-  await waitText(bob, "unread", 2);
+  await waitText(bob, "unread", unreadBeforeOffline + 2);
   check((await bob.locator(RECEIVED).count()) === 1, "bob received while offline");
 
   // 3. bob comes back: both are replayed after the last seq he saw, in order, no gap.
@@ -56,6 +59,7 @@ async function scenario(browser, problems) {
   await waitLive(bob);
   const sockets = bob.sockets.map((url) => Object.fromEntries(url.searchParams));
   check(sockets.length === 2, `bob opened ${sockets.length} sockets`);
+  check(sockets.every((q) => q.v === "2"), `protocol v2: ${JSON.stringify(sockets)}`);
   check(sockets[0].since === "0", `first connect: ${JSON.stringify(sockets[0])}`);
   check(sockets[1].since === String(seenBeforeOffline), `reconnect: ${JSON.stringify(sockets[1])}`);
   check(sockets.every((q) => q.ticket && !q.token), "the token went into a /ws URL");
@@ -71,6 +75,9 @@ async function scenario(browser, problems) {
 
   const bobFeed = await feed(bob);
   const aliceFeed = await feed(alice);
+
+  // 4. A second window of bob's: the same badge; what one marks, the other shows at once.
+  const badges = await sameBadgeInTwoWindows(browser, problems, bob);
   check(contiguous(aliceFeed.map((item) => item.seq)), `alice's seqs: ${aliceFeed.map((i) => i.seq)}`);
   return {
     bob: {
@@ -81,7 +88,33 @@ async function scenario(browser, problems) {
       start,
     },
     alice: { seqs: aliceFeed.map((item) => item.seq), events: aliceFeed.map((item) => item.event) },
+    badges,
   };
+}
+
+async function sameBadgeInTwoWindows(browser, problems, bob) {
+  const again = await openAs(browser, "bob", problems);
+  await settled(bob); // the second sign-in's new_device_login reached the first window too
+  await settled(again);
+  const before = await number(bob, "badge");
+  check(before > 0, "bob has nothing unread");
+  await waitText(again, "badge", before);
+  const seq = await bob.locator(RECEIVED).last().getAttribute("data-seq");
+  const item = (page, state = "") => page.locator(`#feed li[data-seq="${seq}"]${state}`);
+  await item(bob).locator('[data-testid="mark-read"]').click();
+  await waitText(bob, "badge", before - 1);
+  await waitText(again, "badge", before - 1);
+  await item(again, '[data-read="true"]').waitFor();
+  const unarchived = await number(again, "unarchived");
+  await item(again).locator('[data-testid="archive"]').click();
+  await waitText(bob, "unarchived", unarchived - 1);
+  await item(bob, '[data-archived="true"]').waitFor();
+  await again.getByTestId("mark-all-read").click();
+  await waitText(bob, "badge", 0);
+  await waitText(again, "badge", 0);
+  const unreadLeft = await bob.locator('#feed li[data-seq][data-read="false"]').count();
+  check(unreadLeft === 0, `bob's first window shows ${unreadLeft} unread items`);
+  return { before, bob: await number(bob, "badge"), again: await number(again, "badge") };
 }
 
 await main(scenario);

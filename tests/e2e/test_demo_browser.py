@@ -158,6 +158,8 @@ def test_two_users_see_transfers_live_and_after_reconnecting(demo: Demo) -> None
     assert bob["balance"] == bob["start"] + 15
     assert bob["seqs"] == list(range(1, len(bob["seqs"]) + 1))
     assert bob["events"] == ["new_device_login"] + ["sbd_tokens_received"] * 3
+    badges = report["badges"]  # bob's two windows, after "mark all read" in one of them
+    assert badges["before"] > 0 and badges["bob"] == badges["again"] == 0
 
 
 @pytest.mark.timeout(150)

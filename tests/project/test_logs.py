@@ -47,3 +47,32 @@ def test_text_format_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None
     err = capsys.readouterr().err
     assert "not shown" not in err
     assert "since=3&ticket=[redacted]" in err and "SECRET1" not in err
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_traceback_uses_the_redacted_text(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings(log_format="json"))
+    secret = "T0KEN-in-a-traceback"
+    try:
+        raise ConnectionError(f"GET /ws?token={secret}&since=3 failed; header Bearer {TOKEN}")
+    except ConnectionError:
+        logging.getLogger("tidings.test").exception("the request failed")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert "ConnectionError: GET /ws?token=[redacted]&since=3 failed" in record["exception"]
+    assert "Traceback (most recent call last)" in record["exception"]
+    assert secret not in lines[0] and TOKEN not in lines[0]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_stack_info_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings(log_format="json"))
+
+    def deep(ticket: str) -> None:
+        logging.getLogger("tidings.test").warning("where", stack_info=True)
+
+    deep("/ws?ticket=S3CRET")  # the stack's source line names the ticket
+    record = json.loads(capsys.readouterr().err.strip())
+    assert "Stack (most recent call last)" in record["stack"]
+    assert "S3CRET" not in record["stack"]

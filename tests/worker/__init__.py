@@ -15,15 +15,17 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from api_hooks.wake import wake
+from foundation.constants import RETRACT
 from outbox.port import OutboxStore
 from outbox.records import (
     Audience,
+    Everyone,
     Group,
     OutboxRecord,
     Users,
@@ -31,6 +33,8 @@ from outbox.records import (
     notification_id_for,
 )
 from outbox.resolvers import Resolvers
+from outbox.stream import CLIENT_OPS, Counts, ItemFilter, Mark, StreamChange
+from tests.stream_view import DeviceView
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,6 +43,11 @@ TEAMS: Mapping[str, tuple[str, ...]] = {"t1": ("u1", "u3"), "t2": ("u0", "u2", "
 
 
 async def _team_members(team_id: str) -> tuple[str, ...]:
+    # ``TEST_RESOLVE_DELAY_SECONDS`` makes a worker spend its rounds between claim and append,
+    # where a pause hurts most (see test_paused.py).
+    delay = float(os.environ.get("TEST_RESOLVE_DELAY_SECONDS", "0"))
+    if delay:
+        await asyncio.sleep(delay)  # a slow group lookup in the host's database
     return TEAMS[team_id]
 
 
@@ -71,6 +80,29 @@ def make_record(audience: Audience, *, data: dict[str, object] | None = None) ->
         audience=audience,
         created_at=datetime.now(UTC),
     )
+
+
+COLLAPSE_KEYS = ("k1", "k2", "k3")
+
+
+def make_retract(key: str) -> OutboxRecord:
+    """A retraction of the notifications holding ``key``, from everyone who holds one."""
+    record = make_record(Everyone(), data={})
+    return replace(record, kind=RETRACT, collapse_key=key, event="retract")
+
+
+async def random_mark(store: OutboxStore, rng: random.Random) -> None:
+    """One user marks some of their notifications, as a delivery node does for a client."""
+    user = rng.choice(USERS)
+    head = (await store.stream_head(user)).seq
+    if head == 0:
+        return
+    op = rng.choice(sorted(CLIENT_OPS))
+    if rng.random() < 0.3:
+        mark = Mark(op, upto=rng.randint(1, head))
+    else:
+        mark = Mark(op, tuple(rng.sample(range(1, head + 1), min(head, rng.randint(1, 3)))))
+    await store.apply_mark(user, mark, datetime.now(UTC))
 
 
 def random_audience(rng: random.Random) -> Audience:
@@ -118,8 +150,10 @@ def worker_main() -> None:
 def emitter_main() -> None:
     """Entry of an emitter subprocess: sequential commits until ``TEST_STOP_FILE`` exists.
 
-    After each commit, appends ``record_id notification_id user,user,...`` to
-    ``TEST_COMMITTED_FILE`` (flushed), then sends a wake-up.
+    After each commit of a notification, appends ``record_id notification_id user,user,...``
+    to ``TEST_COMMITTED_FILE`` (flushed), then sends a wake-up. State changes are in the mix:
+    some notifications have a collapse key, some commits retract a key, and users mark their
+    notifications read, unread, archived or unarchived as a delivery node would.
     """
     _configure_logging()
     asyncio.run(_emit_until_stopped())
@@ -139,11 +173,20 @@ async def _emit_until_stopped() -> None:
     try:
         with Path(os.environ["TEST_COMMITTED_FILE"]).open("a") as committed:
             while not stop_file.exists():
-                record = make_record(random_audience(rng))
-                await store.add_records([record])
-                users = ",".join(recipients(record.audience))
-                committed.write(f"{record.id} {record.notification_id} {users}\n")
-                committed.flush()
+                choice = rng.random()
+                if choice < 0.15:
+                    await random_mark(store, rng)
+                    continue
+                if choice < 0.2:
+                    await store.add_records([make_retract(rng.choice(COLLAPSE_KEYS))])
+                else:
+                    record = make_record(random_audience(rng))
+                    if rng.random() < 0.2:
+                        record = replace(record, collapse_key=rng.choice(COLLAPSE_KEYS))
+                    await store.add_records([record])
+                    users = ",".join(recipients(record.audience))
+                    committed.write(f"{record.id} {record.notification_id} {users}\n")
+                    committed.flush()
                 await wake(redis)
                 if pause:
                     await asyncio.sleep(pause)  # pacing the load, not waiting for anything
@@ -240,3 +283,35 @@ async def check_streams(store: OutboxStore, committed: Sequence[Committed]) -> S
         if list(dict.fromkeys(got)) != [n for n in expected[user] if n in counts]:
             order.append(user)
     return StreamReport(lost, duplicated, unexpected, gaps, order)
+
+
+async def check_stream_state(store: OutboxStore) -> tuple[list[str], int]:
+    """Every user's stream (protocol v2): positions 1..pos with no gap, counts equal to a
+    recount of the retained notifications, and a device replaying it shows what is stored.
+
+    Returns the problems found and how many changes the streams hold.
+    """
+    problems: list[str] = []
+    changes = 0
+    for user in USERS:
+        head = await store.stream_head(user)
+        device = DeviceView()
+        stream = await store.read_stream_after(user, 0, 1_000_000)
+        changes += sum(isinstance(item, StreamChange) for item in stream)
+        try:
+            for item in stream:
+                device.apply(item)
+        except AssertionError as error:
+            problems.append(f"{user}: {error}")
+            continue
+        items = await store.list_items(user, 0, 1_000_000, ItemFilter(retracted=None))
+        stored = {item.entry.seq: item.state for item in items}
+        live = [state for state in stored.values() if not state.retracted]
+        recounted = Counts(sum(not s.read for s in live), sum(not s.archived for s in live))
+        if device.position != head.pos:
+            problems.append(f"{user}: stream ends at {device.position}, head is {head.pos}")
+        if head.counts != recounted or device.counts != recounted:
+            problems.append(f"{user}: counts {head.counts}, device {device.counts}, {recounted}")
+        if device.items != stored:
+            problems.append(f"{user}: the device shows another state than the store holds")
+    return problems, changes

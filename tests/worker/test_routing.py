@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from foundation.constants import DEAD
+from foundation.constants import DEAD, RETRACT
 from foundation.errors import LeaseLost
 from outbox.port import OutboxStore
 from outbox.records import Everyone, Group, OutboxRecord, Users
 from outbox.resolvers import Resolvers
 from outbox.routing import RoutedBatch, RoutingPolicy, describe_failure, route_once
+from outbox.stream import ChangeOp
 from tests.worker import TEAMS, make_record
 from tests.worker import resolvers as team_resolvers
 
@@ -81,6 +82,26 @@ async def test_users_group_and_everyone_are_routed_in_one_round(store: OutboxSto
     assert await inbox(store, "alice") == [(1, to_users.id), (2, to_alice.id)]
     assert (await store.lag()).pending == 0
     assert await route(store, team_resolvers, T0) == RoutedBatch(0, 0, (), (), 0)
+
+
+async def test_a_round_places_entries_and_retractions_on_the_streams(
+    store: OutboxStore,
+) -> None:
+    invite = replace(make_record(Group("team", "t1")), collapse_key="invite:1")
+    await store.add_records([invite])
+    first = await route(store, team_resolvers, T0)
+    retract = replace(
+        make_record(Everyone()), kind=RETRACT, collapse_key="invite:1", event="retract"
+    )
+    await store.add_records([retract])
+
+    second = await route(store, team_resolvers, T0 + timedelta(seconds=1))
+
+    assert [(i.user_id, i.pos) for i in first.stream] == [(u, 1) for u in TEAMS["t1"]]
+    assert (second.claimed, second.routed, second.entries, second.broadcasts) == (1, 1, (), ())
+    assert [(c.user_id, c.pos, c.op, c.seqs) for c in second.stream] == [  # type: ignore[union-attr]
+        (user, 2, ChangeOp.RETRACT, (1,)) for user in sorted(TEAMS["t1"])
+    ]
 
 
 async def test_rounds_follow_commit_order(store: OutboxStore) -> None:

@@ -6,7 +6,7 @@ other suites publish on the same names.
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,11 @@ from foundation.constants import (
 )
 from foundation.settings import Settings, load_settings
 from outbox.live_wire import decode_live_batch
-from outbox.records import Group, InboxEntry, Notification, Users
+from outbox.records import Group, InboxEntry, Notification, Route, Users
 from outbox.resolvers import Resolvers
 from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.stores.sqlite.store import SqliteStore
+from outbox.stream import ChangeOp
 from outbox.worker import serve
 from outbox.worker.arq_jobs import arq_worker_settings, route_pending, supervise_arq
 from outbox.worker.publisher import LivePublisher
@@ -317,3 +318,29 @@ async def test_arq_and_wake_ups_recover_when_redis_comes_up_late(
         await store.close()
         await redis.aclose()
         server.stop()
+
+
+async def test_a_trim_publishes_its_changes_so_devices_drop_what_retention_removed(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    await store.add_records([make_record(Users(("alice", "bob"))) for _ in range(2)])
+    claimed = await store.claim_batch("old-owner", long_ago, 10, 10)
+    await store.append_routes("old-owner", long_ago, [Route(r, ("alice", "bob")) for r in claimed])
+    redis = FlakyRedis(failures=0)
+    publisher = LivePublisher(redis)  # type: ignore[arg-type]
+    settings = worker_settings(tmp_path, "redis://x", retention_seconds=3600)
+    router = Router(store, team_resolvers, settings, publisher)
+    task = asyncio.create_task(publisher.run())
+    try:
+        assert await router.trim() == 4
+        await wait_until(lambda: publisher.flush(0.01), timeout=10)
+    finally:
+        task.cancel()
+        await router.close(timeout=5)
+    [message] = redis.published
+    changes = decode_live_batch(message).stream()
+    assert [(c.user_id, c.pos, c.op, c.seqs) for c in changes] == [  # type: ignore[union-attr]
+        ("alice", 3, ChangeOp.TRIM, (1, 2)),
+        ("bob", 3, ChangeOp.TRIM, (1, 2)),
+    ]

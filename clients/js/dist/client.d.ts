@@ -13,6 +13,11 @@
  *   (at-least-once across restarts: up to one batch may be seen again);
  * - every close code is handled as protocol v1 says (see `closes.ts`).
  *
+ * With `protocol: 2` the stream is protocol v2's: notifications and changes in one order by
+ * position (the same guarantees hold for positions), the client keeps every held
+ * notification's state and the user's counts (`counts`, `itemState`, `onChange`,
+ * `onCounts`), and `mark`/`markRead`/`markAllRead`/`archive` change state on every device.
+ *
  * This module is the connection loop (credentials, sockets, backoff, close codes); the stream
  * itself is `stream.ts`, token refresh `refresh.ts`.
  */
@@ -20,7 +25,8 @@ import type { AckOptions } from "./acks.js";
 import { type BackoffOptions } from "./backoff.js";
 import { type CursorStore } from "./cursor.js";
 import { TidingsError } from "./errors.js";
-import { type AuthReason, type Broadcast, type ClientState, type ClientStats, type Clock, type FetchLike, type Notification, type ResyncInfo, type StopInfo, type WebSocketConstructor } from "./types.js";
+import { type MarkTarget } from "./frames.js";
+import { type AuthReason, type Broadcast, type ClientState, type ClientStats, type Clock, type Counts, type FetchLike, type ItemState, type MarkOp, type Notification, type ResyncInfo, type StateChange, type StopInfo, type WebSocketConstructor } from "./types.js";
 type MaybePromise<T> = T | Promise<T>;
 export interface TidingsClientOptions {
     /** The service's http(s) base URL, e.g. `https://api.example.com/tidings`. */
@@ -53,7 +59,13 @@ export interface TidingsClientOptions {
     fetch?: FetchLike;
     clock?: Clock;
     random?: () => number;
+    /** `2`: protocol v2 (inbox state and counts on the stream); default `1`. */
+    protocol?: 1 | 2;
     onNotification?: (notification: Notification) => MaybePromise<void>;
+    /** Protocol v2: a change, after the client's state applied it. */
+    onChange?: (change: StateChange) => MaybePromise<void>;
+    /** Protocol v2: the counts moved (welcome, or an entry past the welcome's head). */
+    onCounts?: (counts: Counts) => void;
     onBroadcast?: (broadcast: Broadcast) => MaybePromise<void>;
     onResync?: (info: ResyncInfo) => MaybePromise<void>;
     onStateChange?: (state: ClientState, previous: ClientState) => void;
@@ -67,6 +79,8 @@ export declare class TidingsClient {
     private readonly backoff;
     private readonly stream;
     private readonly rest;
+    private readonly protocol;
+    private readonly inbox;
     private currentState;
     private connection;
     private chain;
@@ -85,6 +99,26 @@ export declare class TidingsClient {
     get position(): number | null;
     /** The user of the stream (the token's `sub`), known from the first welcome. */
     get userId(): string | null;
+    /** Protocol v2: the user's counts, or null before the first welcome. */
+    get counts(): Counts | null;
+    /** Protocol v2: the state of notification `seq`, or undefined when this client does not
+     * hold it (it arrived before the position this client started from, or was trimmed). */
+    itemState(seq: number): ItemState | undefined;
+    /** Protocol v2: every held notification's state, by seq. */
+    items(): ReadonlyMap<number, ItemState>;
+    /**
+     * Protocol v2: set `op` on some seqs, or on every seq up to one; the change reaches every
+     * device of the user (this one included) as a `state` frame. Sent over the socket when one
+     * is up, else over REST (needs `getToken`). A seq above the newest is refused by the server
+     * (`seq_above_head`: reported to `onError`, or the promise rejects over REST).
+     */
+    mark(op: MarkOp, target: MarkTarget): Promise<void>;
+    markRead(seqs: readonly number[]): Promise<void>;
+    markUnread(seqs: readonly number[]): Promise<void>;
+    /** Mark every notification up to `upto` (default: the newest this client knows) read. */
+    markAllRead(upto?: number): Promise<void>;
+    archive(seqs: readonly number[]): Promise<void>;
+    unarchive(seqs: readonly number[]): Promise<void>;
     /** Start connecting (and reconnecting) until `stop()` or a fatal close. Idempotent. */
     start(): void;
     /**
@@ -107,7 +141,14 @@ export declare class TidingsClient {
     private enqueue;
     private handle;
     private onWelcome;
-    private onNotificationFrame;
+    /** The frame as a stream entry: by position in v2, by seq in v1 (null when it does not
+     * belong to this client's protocol). */
+    private entryOf;
+    private onEntry;
+    private readPage;
+    /** Every entry, own-origin ones included, updates the state and counts first. */
+    private observe;
+    private deliverEntry;
     private token;
     private restApi;
     private webSocketImpl;

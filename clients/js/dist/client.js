@@ -13,6 +13,11 @@
  *   (at-least-once across restarts: up to one batch may be seen again);
  * - every close code is handled as protocol v1 says (see `closes.ts`).
  *
+ * With `protocol: 2` the stream is protocol v2's: notifications and changes in one order by
+ * position (the same guarantees hold for positions), the client keeps every held
+ * notification's state and the user's counts (`counts`, `itemState`, `onChange`,
+ * `onCounts`), and `mark`/`markRead`/`markAllRead`/`archive` change state on every device.
+ *
  * This module is the connection loop (credentials, sockets, backoff, close codes); the stream
  * itself is `stream.ts`, token refresh `refresh.ts`.
  */
@@ -20,7 +25,8 @@ import { Backoff } from "./backoff.js";
 import { decideClose } from "./closes.js";
 import { MemoryCursorStore } from "./cursor.js";
 import { TidingsError } from "./errors.js";
-import { parseServerFrame } from "./frames.js";
+import { encodeMark, parseServerFrame } from "./frames.js";
+import { InboxState } from "./inbox.js";
 import { tokenExpiry } from "./jwt.js";
 import { Refresher } from "./refresh.js";
 import { RestApi } from "./rest.js";
@@ -46,6 +52,8 @@ export class TidingsClient {
     backoff;
     stream;
     rest;
+    protocol;
+    inbox = new InboxState();
     currentState = "idle";
     connection = null;
     chain = Promise.resolve();
@@ -69,13 +77,21 @@ export class TidingsClient {
         this.clock = options.clock ?? systemClock;
         this.backoff = new Backoff(options.backoff, options.random);
         this.sessionId = options.sessionId ?? randomId();
+        this.protocol = options.protocol ?? 1;
         this.stream = new Stream({
             store: options.store ?? new MemoryCursorStore(),
             acks: options.acks,
             sessionId: this.sessionId,
             deliverOwn: options.deliverOwn ?? false,
-            deliverNotification: (notification) => this.callHandler(() => this.options.onNotification?.(notification)),
-            deliverResync: (info) => this.callHandler(() => this.options.onResync?.(info)),
+            protocol: this.protocol,
+            position: (entry) => entry.pos,
+            origin: (entry) => (entry.kind === "notification" ? entry.notification.originSession : null),
+            observe: (entry) => this.observe(entry),
+            deliverNotification: (entry) => this.callHandler(() => this.deliverEntry(entry)),
+            deliverResync: (info) => {
+                this.inbox.reset();
+                return this.callHandler(() => this.options.onResync?.(info));
+            },
             report: (error) => this.report(error),
             stats: this.stats,
             clock: this.clock,
@@ -94,6 +110,57 @@ export class TidingsClient {
     /** The user of the stream (the token's `sub`), known from the first welcome. */
     get userId() {
         return this.stream.userId;
+    }
+    /** Protocol v2: the user's counts, or null before the first welcome. */
+    get counts() {
+        return this.inbox.counts;
+    }
+    /** Protocol v2: the state of notification `seq`, or undefined when this client does not
+     * hold it (it arrived before the position this client started from, or was trimmed). */
+    itemState(seq) {
+        return this.inbox.state(seq);
+    }
+    /** Protocol v2: every held notification's state, by seq. */
+    items() {
+        return this.inbox.items();
+    }
+    /**
+     * Protocol v2: set `op` on some seqs, or on every seq up to one; the change reaches every
+     * device of the user (this one included) as a `state` frame. Sent over the socket when one
+     * is up, else over REST (needs `getToken`). A seq above the newest is refused by the server
+     * (`seq_above_head`: reported to `onError`, or the promise rejects over REST).
+     */
+    async mark(op, target) {
+        if (this.protocol !== 2) {
+            throw new TypeError("marks need protocol: 2");
+        }
+        const connection = this.connection;
+        if (connection !== null && connection.welcomed && connection.forced === null) {
+            try {
+                sendOn(connection.socket, encodeMark(op, target));
+                return;
+            }
+            catch {
+                // The socket is closing: REST instead.
+            }
+        }
+        await this.restApi().mark(await this.token("fetch"), op, target);
+    }
+    markRead(seqs) {
+        return this.mark("read", { seqs });
+    }
+    markUnread(seqs) {
+        return this.mark("unread", { seqs });
+    }
+    /** Mark every notification up to `upto` (default: the newest this client knows) read. */
+    markAllRead(upto) {
+        return this.mark("read", { upto: upto ?? this.inbox.seqHead });
+    }
+    archive(seqs) {
+        return this.mark("archive", { seqs });
+    }
+    unarchive(seqs) {
+        return this.mark("unarchive", { seqs });
     }
     /** Start connecting (and reconnecting) until `stop()` or a fatal close. Idempotent. */
     start() {
@@ -195,6 +262,9 @@ export class TidingsClient {
     /** The `/ws` URL with credentials and `since`, and the token's `exp` when known. */
     async connectTarget(reason) {
         const params = new URLSearchParams();
+        if (this.protocol === 2) {
+            params.set("v", "2");
+        }
         const position = this.stream.position;
         if (position !== null) {
             params.set("since", String(position));
@@ -293,8 +363,11 @@ export class TidingsClient {
         else if (!connection.welcomed) {
             return;
         }
-        else if (frame.type === "notification") {
-            await this.onNotificationFrame(connection, frame.notification);
+        else if (frame.type === "notification" || frame.type === "state") {
+            const entry = this.entryOf(frame);
+            if (entry !== null) {
+                await this.onEntry(connection, entry);
+            }
         }
         else if (frame.type === "caught_up") {
             this.setState("live");
@@ -309,6 +382,10 @@ export class TidingsClient {
     async onWelcome(connection, welcome) {
         connection.welcomed = true;
         this.stats.connections += 1;
+        this.inbox.welcome(welcome);
+        if (welcome.counts !== undefined) {
+            this.callSync(() => this.options.onCounts?.(welcome.counts));
+        }
         this.backoff.connected(this.clock.now());
         this.setState("syncing");
         if (!(await this.stream.open(welcome, connection.since, (text) => sendOn(connection.socket, text)))) {
@@ -330,12 +407,46 @@ export class TidingsClient {
             connection.refresher.start();
         }
     }
-    async onNotificationFrame(connection, notification) {
-        const read = this.options.getToken && this.rest !== null
-            ? async (since, limit) => this.restApi().page(await this.token("fetch"), since, limit)
-            : null;
-        if (!(await this.stream.receive(notification, read))) {
+    /** The frame as a stream entry: by position in v2, by seq in v1 (null when it does not
+     * belong to this client's protocol). */
+    entryOf(frame) {
+        if (frame.type === "state") {
+            return this.protocol === 2 ? { kind: "state", pos: frame.change.pos, change: frame.change } : null;
+        }
+        const { notification } = frame;
+        const pos = this.protocol === 2 ? notification.pos : notification.seq;
+        return pos === undefined ? null : { kind: "notification", pos, notification };
+    }
+    async onEntry(connection, entry) {
+        const read = this.options.getToken && this.rest !== null ? (since, limit) => this.readPage(since, limit) : null;
+        if (!(await this.stream.receive(entry, read))) {
             this.abandon(connection, { action: "reconnect", delay: "immediate", renewAuth: false }); // the server replays
+        }
+    }
+    async readPage(since, limit) {
+        const token = await this.token("fetch");
+        if (this.protocol === 2) {
+            return this.restApi().streamPage(token, since, limit);
+        }
+        const page = await this.restApi().page(token, since, limit);
+        const items = page.items.map((notification) => ({ kind: "notification", pos: notification.seq, notification }));
+        return { ...page, items };
+    }
+    /** Every entry, own-origin ones included, updates the state and counts first. */
+    observe(entry) {
+        if (this.protocol === 2 && this.inbox.apply(entry)) {
+            const counts = this.inbox.counts;
+            if (counts !== null) {
+                this.callSync(() => this.options.onCounts?.(counts));
+            }
+        }
+    }
+    async deliverEntry(entry) {
+        if (entry.kind === "notification") {
+            await this.options.onNotification?.(entry.notification);
+        }
+        else {
+            await this.options.onChange?.(entry.change);
         }
     }
     // Small pieces.

@@ -39,7 +39,8 @@ export class LocalStorageCursorStore {
         try {
             const value = JSON.parse(raw);
             if (isCursor(value)) {
-                return { userId: value.userId, seq: value.seq };
+                const { userId, seq } = value;
+                return value.protocol === 2 ? { userId, seq, protocol: 2 } : { userId, seq };
             }
         }
         catch {
@@ -48,7 +49,8 @@ export class LocalStorageCursorStore {
         return null;
     }
     save(cursor) {
-        this.storage.setItem(this.key, JSON.stringify({ userId: cursor.userId, seq: cursor.seq }));
+        const { userId, seq, protocol = 1 } = cursor;
+        this.storage.setItem(this.key, JSON.stringify(protocol === 2 ? { userId, seq, protocol } : { userId, seq }));
     }
     clear() {
         this.storage.removeItem(this.key);

@@ -1,19 +1,20 @@
 /**
- * Filling a gap in the live stream from `GET /notifications?since=&limit=`.
+ * Filling a gap in the live stream from `GET /notifications?since=&limit=` (protocol v2:
+ * `GET /stream`, by position).
  *
  * No I/O of its own: the page reader and the delivery step are passed in, so the logic is
  * tested with plain functions and used by the client with REST and its handlers.
  */
 import type { Notification } from "./types.js";
 import type { Sequencer } from "./sequencer.js";
-/** One REST page, as `GET /notifications` returns it (items in seq order). */
-export interface Page {
-    readonly items: readonly Notification[];
+/** One REST page, as `GET /notifications` returns it (items in seq, or stream, order). */
+export interface Page<E = Notification> {
+    readonly items: readonly E[];
     readonly head: number;
     readonly hasMore: boolean;
     readonly recovered: boolean;
 }
-export type PageReader = (since: number, limit: number) => Promise<Page>;
+export type PageReader<E = Notification> = (since: number, limit: number) => Promise<Page<E>>;
 /**
  * `filled`: every seq up to the target was delivered; `gone`: the server holds nothing more
  * before the target (the missing seqs no longer exist); `trimmed`: the server cannot continue
@@ -33,6 +34,6 @@ export type FillOutcome = {
  * Reads pages of at most `pageLimit` items from the position; `deliver` must advance the
  * sequencer. Items at or below the position are skipped, so pages may overlap what was
  * delivered. Rejects with whatever `read` or `deliver` rejects with, leaving the position at
- * the last delivered seq.
+ * the last delivered seq. `position` says where an item is (default: its `seq`).
  */
-export declare function fillGap(sequencer: Sequencer, target: number, read: PageReader, deliver: (item: Notification) => Promise<void>, pageLimit?: number): Promise<FillOutcome>;
+export declare function fillGap<E = Notification>(sequencer: Sequencer, target: number, read: PageReader<E>, deliver: (item: E) => Promise<void>, pageLimit?: number, position?: (item: E) => number): Promise<FillOutcome>;

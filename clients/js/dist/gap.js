@@ -1,31 +1,34 @@
 /**
- * Filling a gap in the live stream from `GET /notifications?since=&limit=`.
+ * Filling a gap in the live stream from `GET /notifications?since=&limit=` (protocol v2:
+ * `GET /stream`, by position).
  *
  * No I/O of its own: the page reader and the delivery step are passed in, so the logic is
  * tested with plain functions and used by the client with REST and its handlers.
  */
+/** Where an item is in the stream: a notification's seq unless told otherwise. */
+const bySeq = (item) => item.seq;
 /**
  * Deliver every seq after `sequencer.position` up to `target`, in order, each once.
  *
  * Reads pages of at most `pageLimit` items from the position; `deliver` must advance the
  * sequencer. Items at or below the position are skipped, so pages may overlap what was
  * delivered. Rejects with whatever `read` or `deliver` rejects with, leaving the position at
- * the last delivered seq.
+ * the last delivered seq. `position` says where an item is (default: its `seq`).
  */
-export async function fillGap(sequencer, target, read, deliver, pageLimit = 100) {
+export async function fillGap(sequencer, target, read, deliver, pageLimit = 100, position = bySeq) {
     for (;;) {
-        const position = sequencer.position;
-        if (position === null) {
+        const at = sequencer.position;
+        if (at === null) {
             throw new Error("fillGap needs a known position");
         }
-        if (position >= target) {
+        if (at >= target) {
             return { kind: "filled" };
         }
-        const page = await read(position, Math.max(1, Math.min(pageLimit, target - position)));
+        const page = await read(at, Math.max(1, Math.min(pageLimit, target - at)));
         if (!page.recovered) {
             return { kind: "trimmed", head: page.head };
         }
-        const fresh = page.items.filter((item) => item.seq > position);
+        const fresh = page.items.filter((item) => position(item) > at);
         if (fresh.length === 0) {
             return { kind: "gone" };
         }

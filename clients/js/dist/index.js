@@ -1,5 +1,5 @@
 /**
- * `@tidings/client`: the client side of tidings protocol v1, for browsers and Node.
+ * `@tidings/client`: the client side of tidings protocol v1 and v2, for browsers and Node.
  *
  * ```ts
  * const client = new TidingsClient({
@@ -19,6 +19,7 @@ export { CLOSE_BAD_QUERY, CLOSE_FRAME_TOO_BIG, CLOSE_GOING_AWAY, CLOSE_REVOKED, 
 export { LocalStorageCursorStore, MemoryCursorStore } from "./cursor.js";
 export { TidingsError } from "./errors.js";
 export { parseServerFrame } from "./frames.js";
+export { InboxState } from "./inbox.js";
 export { fillGap } from "./gap.js";
 export { refreshTime, tokenExpiry } from "./jwt.js";
 export { Sequencer } from "./sequencer.js";

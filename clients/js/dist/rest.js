@@ -1,11 +1,12 @@
 /**
- * The REST calls the client makes: `POST /ws/ticket` and `GET /notifications`.
+ * The REST calls the client makes: `POST /ws/ticket` and `GET /notifications`; with protocol
+ * v2, `GET /stream` and `POST /notifications/state`.
  *
  * Every failure rejects with a `TidingsError` carrying the server's stable `code` (or
  * `ticket_failed` / `gap_fill_failed` when the server gave none) and the HTTP `status`.
  */
 import { TidingsError } from "./errors.js";
-import { parseNotification } from "./frames.js";
+import { parseChange, parseNotification } from "./frames.js";
 export class RestApi {
     base;
     fetch;
@@ -48,13 +49,38 @@ export class RestApi {
             recovered: body["recovered"] !== false,
         };
     }
-    async call(method, path, token, fallbackCode) {
+    /** Protocol v2: one page of the stream after position `since` (`GET /stream`). */
+    async streamPage(token, since, limit) {
+        const response = await this.call("GET", `/stream?since=${since}&limit=${limit}`, token, "gap_fill_failed");
+        const body = (await response.json());
+        const rawItems = body?.["items"];
+        if (!Array.isArray(rawItems) || typeof body?.["pos"] !== "number") {
+            throw new TidingsError("gap_fill_failed", "the stream response is malformed");
+        }
+        const items = rawItems.map((raw) => {
+            const entry = typeof raw === "object" && raw !== null ? parseEntry(raw) : null;
+            if (entry === null) {
+                throw new TidingsError("gap_fill_failed", "a stream item is malformed");
+            }
+            return entry;
+        });
+        return { items, head: body["pos"], hasMore: body["has_more"] === true, recovered: body["recovered"] !== false };
+    }
+    /** Protocol v2: mark notifications (`POST /notifications/state`). */
+    async mark(token, op, target) {
+        await this.call("POST", "/notifications/state", token, "mark_failed", JSON.stringify({ op, ...target }));
+    }
+    async call(method, path, token, fallbackCode, body) {
         let response;
+        const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
         try {
-            response = await this.fetch(this.base + path, {
-                method,
-                headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
-            });
+            if (body === undefined) {
+                response = await this.fetch(this.base + path, { method, headers });
+            }
+            else {
+                headers["Content-Type"] = "application/json";
+                response = await this.fetch(this.base + path, { method, headers, body });
+            }
         }
         catch (cause) {
             throw new TidingsError(fallbackCode, `${method} ${path.split("?")[0]} failed`, { cause });
@@ -64,6 +90,18 @@ export class RestApi {
         }
         return response;
     }
+}
+/** A v2 stream item (a frame's fields) as an entry; null when malformed. */
+export function parseEntry(fields) {
+    if (fields["type"] === "state") {
+        const change = parseChange(fields);
+        return change && { kind: "state", pos: change.pos, change };
+    }
+    const notification = parseNotification(fields);
+    if (notification === null || notification.pos === undefined) {
+        return null;
+    }
+    return { kind: "notification", pos: notification.pos, notification };
 }
 async function errorOf(response, fallbackCode) {
     let code = fallbackCode;

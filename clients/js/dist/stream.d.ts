@@ -1,6 +1,7 @@
 /**
  * The application's side of the stream: one user's notifications delivered in order, each
- * once, acknowledged in batches, and resumable from a saved cursor.
+ * once, acknowledged in batches, and resumable from a saved cursor. Generic over the entry:
+ * protocol v1's notifications (by seq) or protocol v2's stream entries (by position).
  *
  * No sockets here: the client feeds frames in and lends a `send` function for acks while a
  * connection is up. Calls must not overlap (the client makes them one at a time, in frame
@@ -12,13 +13,21 @@ import { TidingsError } from "./errors.js";
 import { type WelcomeFrame } from "./frames.js";
 import { type PageReader } from "./gap.js";
 import type { ClientStats, Clock, Notification, ResyncInfo } from "./types.js";
-export interface StreamOptions {
+export interface StreamOptions<E = Notification> {
     store: CursorStore;
     acks?: Partial<AckOptions> | undefined;
     sessionId: string;
     deliverOwn: boolean;
     /** Calls the application's handler (and reports its errors itself). */
-    deliverNotification: (notification: Notification) => Promise<void>;
+    deliverNotification: (entry: E) => Promise<void>;
+    /** Sees every entry in order before it is delivered, own-origin ones included. */
+    observe?: (entry: E) => void;
+    /** Where an entry is in the stream (v1: its seq). */
+    position?: (entry: E) => number;
+    /** The session that emitted an entry, for own-origin suppression (v1: `originSession`). */
+    origin?: (entry: E) => string | null;
+    /** The protocol: its acks and saved cursors are its positions. */
+    protocol?: 1 | 2;
     /** Calls the application's resync handler (and reports its errors itself). */
     deliverResync: (info: ResyncInfo) => Promise<void>;
     /** Receives every other failure. */
@@ -28,8 +37,11 @@ export interface StreamOptions {
     fillPageSize?: number | undefined;
 }
 /** Position, dedup, gap filling, own-origin filtering, batched acks and the saved cursor. */
-export declare class Stream {
+export declare class Stream<E = Notification> {
     private readonly options;
+    private readonly positionOf;
+    private readonly originOf;
+    private readonly protocol;
     private readonly acks;
     private readonly sequencer;
     private user;
@@ -38,7 +50,7 @@ export declare class Stream {
     private send;
     private ackTimer;
     private saving;
-    constructor(options: StreamOptions);
+    constructor(options: StreamOptions<E>);
     /** The highest seq processed, or null before the first welcome (and no cursor). */
     get position(): number | null;
     get userId(): string | null;
@@ -60,7 +72,7 @@ export declare class Stream {
      * failed: reported as `gap_fill_failed`); the caller then reconnects with `since` so that the
      * server replays it.
      */
-    receive(notification: Notification, read: PageReader | null): Promise<boolean>;
+    receive(notification: E, read: PageReader<E> | null): Promise<boolean>;
     /** Send the waiting ack when a connection is up, and save the cursor either way. */
     flush(): void;
     /** Stop the ack timer and save the cursor (the client is stopping). */

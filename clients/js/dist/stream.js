@@ -1,6 +1,7 @@
 /**
  * The application's side of the stream: one user's notifications delivered in order, each
- * once, acknowledged in batches, and resumable from a saved cursor.
+ * once, acknowledged in batches, and resumable from a saved cursor. Generic over the entry:
+ * protocol v1's notifications (by seq) or protocol v2's stream entries (by position).
  *
  * No sockets here: the client feeds frames in and lends a `send` function for acks while a
  * connection is up. Calls must not overlap (the client makes them one at a time, in frame
@@ -11,9 +12,14 @@ import { TidingsError } from "./errors.js";
 import { encodeAck } from "./frames.js";
 import { fillGap } from "./gap.js";
 import { Sequencer } from "./sequencer.js";
+const seqOf = (entry) => entry.seq;
+const originOf = (entry) => entry.originSession ?? null;
 /** Position, dedup, gap filling, own-origin filtering, batched acks and the saved cursor. */
 export class Stream {
     options;
+    positionOf;
+    originOf;
+    protocol;
     acks;
     sequencer = new Sequencer();
     user = null;
@@ -24,6 +30,9 @@ export class Stream {
     saving = Promise.resolve();
     constructor(options) {
         this.options = options;
+        this.positionOf = options.position ?? seqOf;
+        this.originOf = options.origin ?? originOf;
+        this.protocol = options.protocol ?? 1;
         this.acks = new AckBatcher(options.acks);
     }
     /** The highest seq processed, or null before the first welcome (and no cursor). */
@@ -36,7 +45,8 @@ export class Stream {
     /** Take the position from the store's cursor, if any (once, before connecting). */
     async load() {
         const cursor = await this.safely(() => this.options.store.load());
-        if (cursor && this.sequencer.position === null) {
+        // A position of another protocol means something else: start without it.
+        if (cursor && (cursor.protocol ?? 1) === this.protocol && this.sequencer.position === null) {
             this.cursorUser = cursor.userId;
             this.sequencer.reset(cursor.seq);
             this.savedSeq = cursor.seq;
@@ -79,12 +89,13 @@ export class Stream {
      * server replays it.
      */
     async receive(notification, read) {
-        let verdict = this.sequencer.verdict(notification.seq);
+        const position = this.positionOf(notification);
+        let verdict = this.sequencer.verdict(position);
         if (verdict === "gap") {
-            if (!(await this.fill(notification.seq - 1, read))) {
+            if (!(await this.fill(position - 1, read))) {
                 return false;
             }
-            verdict = this.sequencer.verdict(notification.seq);
+            verdict = this.sequencer.verdict(position);
         }
         if (verdict === "duplicate") {
             this.options.stats.duplicates += 1;
@@ -103,7 +114,7 @@ export class Stream {
         const seq = this.send !== null ? this.acks.take() : null;
         if (seq !== null && this.send !== null) {
             try {
-                this.send(encodeAck(seq));
+                this.send(encodeAck(seq, this.protocol));
                 this.options.stats.acksSent += 1;
             }
             catch {
@@ -129,7 +140,8 @@ export class Stream {
             return false;
         }
         try {
-            const outcome = await fillGap(this.sequencer, target, read, (item) => this.deliver(item), this.options.fillPageSize);
+            const deliver = (item) => this.deliver(item);
+            const outcome = await fillGap(this.sequencer, target, read, deliver, this.options.fillPageSize, this.positionOf);
             if (outcome.kind === "trimmed") {
                 await this.resync({ userId: this.user ?? "", requestedSince: start, head: outcome.head, source: "fill" });
             }
@@ -141,7 +153,9 @@ export class Stream {
         }
     }
     async deliver(notification) {
-        const origin = notification.originSession;
+        const origin = this.originOf(notification);
+        const position = this.positionOf(notification);
+        this.options.observe?.(notification);
         if (origin !== null && origin === this.options.sessionId && !this.options.deliverOwn) {
             this.options.stats.suppressed += 1;
         }
@@ -149,8 +163,8 @@ export class Stream {
             this.options.stats.delivered += 1;
             await this.options.deliverNotification(notification);
         }
-        this.sequencer.advance(notification.seq);
-        if (this.acks.processed(notification.seq, this.options.clock.now())) {
+        this.sequencer.advance(position);
+        if (this.acks.processed(position, this.options.clock.now())) {
             this.flush();
         }
         else {
@@ -183,7 +197,8 @@ export class Stream {
         }
         this.savedSeq = seq;
         // Saves are chained so that they land in order, and close() can wait for the last one.
-        this.saving = this.saving.then(() => this.safely(() => this.options.store.save({ userId: user, seq })));
+        const cursor = this.protocol === 2 ? { userId: user, seq, protocol: 2 } : { userId: user, seq };
+        this.saving = this.saving.then(() => this.safely(() => this.options.store.save(cursor)));
         await this.saving;
     }
     async safely(call) {

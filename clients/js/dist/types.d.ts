@@ -7,7 +7,7 @@
  */
 /** One stored notification of the user's stream, as delivered to `onNotification`. */
 export interface Notification {
-    /** Position in the user's stream: 1, 2, 3, ... with no gap. */
+    /** The notification's seq: 1, 2, 3, ... over the user's notifications, with no gap. */
     readonly seq: number;
     /** The notification's id: the same for every recipient of one emit. */
     readonly id: string;
@@ -17,7 +17,52 @@ export interface Notification {
     readonly createdAt: string;
     /** The emitting session, or null. */
     readonly originSession: string | null;
+    /** Protocol v2: its position on the stream (notifications and changes, no gap). */
+    readonly pos?: number;
+    /** Protocol v2: the seq this notification replaced (same collapse key), or null. */
+    readonly replaces?: number | null;
+    /** Protocol v2: the user's counts right after it. */
+    readonly counts?: Counts;
 }
+/** Protocol v2: unread and unarchived notifications among those retained and not retracted. */
+export interface Counts {
+    readonly unread: number;
+    readonly unarchived: number;
+}
+/** Protocol v2: one notification's state, the same on every device of the user. */
+export interface ItemState {
+    readonly read: boolean;
+    readonly archived: boolean;
+    readonly retracted: boolean;
+}
+/** What a client may ask for (`mark`); the server also sends `retract` and `trim`. */
+export type MarkOp = "read" | "unread" | "archive" | "unarchive";
+export type ChangeOp = MarkOp | "retract" | "trim";
+/**
+ * Protocol v2: a change on the stream, as delivered to `onChange`. It applies to every seq in
+ * `seqs` and, when `upto` is not null, to every held notification with `seq <= upto` that is
+ * not retracted; `trim` means retention removed `seqs`.
+ */
+export interface StateChange {
+    readonly pos: number;
+    readonly op: ChangeOp;
+    readonly seqs: readonly number[];
+    readonly upto: number | null;
+    /** ISO 8601, UTC, `Z` suffix. */
+    readonly at: string;
+    /** The user's counts right after it. */
+    readonly counts: Counts;
+}
+/** Protocol v2: one entry of the stream, a notification or a change, at `pos`. */
+export type StreamEntry = {
+    readonly kind: "notification";
+    readonly pos: number;
+    readonly notification: Notification;
+} | {
+    readonly kind: "state";
+    readonly pos: number;
+    readonly change: StateChange;
+};
 /** A best-effort `Everyone()` notification: not stored, no seq, never acknowledged. */
 export interface Broadcast {
     readonly id: string;
@@ -75,10 +120,15 @@ export interface ClientStats {
     /** `onResync` calls. */
     resyncs: number;
 }
-/** The last processed position of one user's stream, as persisted by a `CursorStore`. */
+/**
+ * The last processed position of one user's stream, as persisted by a `CursorStore`: a seq
+ * (protocol v1) or a stream position (`protocol: 2`).
+ */
 export interface Cursor {
     readonly userId: string;
     readonly seq: number;
+    /** The protocol the position belongs to; absent means 1. */
+    readonly protocol?: 1 | 2;
 }
 /**
  * An event handler slot. Events are typed loosely on purpose: browsers' `WebSocket` and the

@@ -13,6 +13,11 @@
  *   (at-least-once across restarts: up to one batch may be seen again);
  * - every close code is handled as protocol v1 says (see `closes.ts`).
  *
+ * With `protocol: 2` the stream is protocol v2's: notifications and changes in one order by
+ * position (the same guarantees hold for positions), the client keeps every held
+ * notification's state and the user's counts (`counts`, `itemState`, `onChange`,
+ * `onCounts`), and `mark`/`markRead`/`markAllRead`/`archive` change state on every device.
+ *
  * This module is the connection loop (credentials, sockets, backoff, close codes); the stream
  * itself is `stream.ts`, token refresh `refresh.ts`.
  */
@@ -22,8 +27,9 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { type CloseDecision, decideClose } from "./closes.js";
 import { type CursorStore, MemoryCursorStore } from "./cursor.js";
 import { TidingsError } from "./errors.js";
-import { parseServerFrame, type WelcomeFrame } from "./frames.js";
+import { encodeMark, type MarkTarget, parseServerFrame, type WelcomeFrame } from "./frames.js";
 import type { PageReader } from "./gap.js";
+import { InboxState } from "./inbox.js";
 import { tokenExpiry } from "./jwt.js";
 import { Refresher } from "./refresh.js";
 import { RestApi } from "./rest.js";
@@ -34,10 +40,15 @@ import {
   type ClientState,
   type ClientStats,
   type Clock,
+  type Counts,
   type FetchLike,
+  type ItemState,
+  type MarkOp,
   type Notification,
   type ResyncInfo,
+  type StateChange,
   type StopInfo,
+  type StreamEntry,
   systemClock,
   type WebSocketConstructor,
   type WebSocketLike,
@@ -76,7 +87,13 @@ export interface TidingsClientOptions {
   fetch?: FetchLike;
   clock?: Clock;
   random?: () => number;
+  /** `2`: protocol v2 (inbox state and counts on the stream); default `1`. */
+  protocol?: 1 | 2;
   onNotification?: (notification: Notification) => MaybePromise<void>;
+  /** Protocol v2: a change, after the client's state applied it. */
+  onChange?: (change: StateChange) => MaybePromise<void>;
+  /** Protocol v2: the counts moved (welcome, or an entry past the welcome's head). */
+  onCounts?: (counts: Counts) => void;
   onBroadcast?: (broadcast: Broadcast) => MaybePromise<void>;
   onResync?: (info: ResyncInfo) => MaybePromise<void>;
   onStateChange?: (state: ClientState, previous: ClientState) => void;
@@ -115,8 +132,10 @@ export class TidingsClient {
   private readonly options: TidingsClientOptions;
   private readonly clock: Clock;
   private readonly backoff: Backoff;
-  private readonly stream: Stream;
+  private readonly stream: Stream<StreamEntry>;
   private readonly rest: RestApi | null;
+  private readonly protocol: 1 | 2;
+  private readonly inbox = new InboxState();
   private currentState: ClientState = "idle";
   private connection: Connection | null = null;
   private chain: Promise<void> = Promise.resolve();
@@ -141,13 +160,21 @@ export class TidingsClient {
     this.clock = options.clock ?? systemClock;
     this.backoff = new Backoff(options.backoff, options.random);
     this.sessionId = options.sessionId ?? randomId();
-    this.stream = new Stream({
+    this.protocol = options.protocol ?? 1;
+    this.stream = new Stream<StreamEntry>({
       store: options.store ?? new MemoryCursorStore(),
       acks: options.acks,
       sessionId: this.sessionId,
       deliverOwn: options.deliverOwn ?? false,
-      deliverNotification: (notification) => this.callHandler(() => this.options.onNotification?.(notification)),
-      deliverResync: (info) => this.callHandler(() => this.options.onResync?.(info)),
+      protocol: this.protocol,
+      position: (entry) => entry.pos,
+      origin: (entry) => (entry.kind === "notification" ? entry.notification.originSession : null),
+      observe: (entry) => this.observe(entry),
+      deliverNotification: (entry) => this.callHandler(() => this.deliverEntry(entry)),
+      deliverResync: (info) => {
+        this.inbox.reset();
+        return this.callHandler(() => this.options.onResync?.(info));
+      },
       report: (error) => this.report(error),
       stats: this.stats,
       clock: this.clock,
@@ -169,6 +196,65 @@ export class TidingsClient {
   /** The user of the stream (the token's `sub`), known from the first welcome. */
   get userId(): string | null {
     return this.stream.userId;
+  }
+
+  /** Protocol v2: the user's counts, or null before the first welcome. */
+  get counts(): Counts | null {
+    return this.inbox.counts;
+  }
+
+  /** Protocol v2: the state of notification `seq`, or undefined when this client does not
+   * hold it (it arrived before the position this client started from, or was trimmed). */
+  itemState(seq: number): ItemState | undefined {
+    return this.inbox.state(seq);
+  }
+
+  /** Protocol v2: every held notification's state, by seq. */
+  items(): ReadonlyMap<number, ItemState> {
+    return this.inbox.items();
+  }
+
+  /**
+   * Protocol v2: set `op` on some seqs, or on every seq up to one; the change reaches every
+   * device of the user (this one included) as a `state` frame. Sent over the socket when one
+   * is up, else over REST (needs `getToken`). A seq above the newest is refused by the server
+   * (`seq_above_head`: reported to `onError`, or the promise rejects over REST).
+   */
+  async mark(op: MarkOp, target: MarkTarget): Promise<void> {
+    if (this.protocol !== 2) {
+      throw new TypeError("marks need protocol: 2");
+    }
+    const connection = this.connection;
+    if (connection !== null && connection.welcomed && connection.forced === null) {
+      try {
+        sendOn(connection.socket, encodeMark(op, target));
+        return;
+      } catch {
+        // The socket is closing: REST instead.
+      }
+    }
+    await this.restApi().mark(await this.token("fetch"), op, target);
+  }
+
+  markRead(seqs: readonly number[]): Promise<void> {
+    return this.mark("read", { seqs });
+  }
+
+  markUnread(seqs: readonly number[]): Promise<void> {
+    return this.mark("unread", { seqs });
+  }
+
+  /** Mark every notification up to `upto` (default: the newest this client knows) read. */
+  markAllRead(upto?: number): Promise<void> {
+    return this.mark("read", { upto: upto ?? this.inbox.seqHead });
+  }
+
+  archive(seqs: readonly number[]): Promise<void> {
+    return this.mark("archive", { seqs });
+  }
+
+  unarchive(seqs: readonly number[]): Promise<void> {
+    return this.mark("unarchive", { seqs });
   }
 
   /** Start connecting (and reconnecting) until `stop()` or a fatal close. Idempotent. */
@@ -278,6 +364,9 @@ export class TidingsClient {
   /** The `/ws` URL with credentials and `since`, and the token's `exp` when known. */
   private async connectTarget(reason: AuthReason): Promise<{ url: string; tokenExp: number | null }> {
     const params = new URLSearchParams();
+    if (this.protocol === 2) {
+      params.set("v", "2");
+    }
     const position = this.stream.position;
     if (position !== null) {
       params.set("since", String(position));
@@ -376,8 +465,11 @@ export class TidingsClient {
       await this.onWelcome(connection, frame);
     } else if (!connection.welcomed) {
       return;
-    } else if (frame.type === "notification") {
-      await this.onNotificationFrame(connection, frame.notification);
+    } else if (frame.type === "notification" || frame.type === "state") {
+      const entry = this.entryOf(frame);
+      if (entry !== null) {
+        await this.onEntry(connection, entry);
+      }
     } else if (frame.type === "caught_up") {
       this.setState("live");
     } else if (frame.type === "broadcast") {
@@ -390,6 +482,10 @@ export class TidingsClient {
   private async onWelcome(connection: Connection, welcome: WelcomeFrame): Promise<void> {
     connection.welcomed = true;
     this.stats.connections += 1;
+    this.inbox.welcome(welcome);
+    if (welcome.counts !== undefined) {
+      this.callSync(() => this.options.onCounts?.(welcome.counts as Counts));
+    }
     this.backoff.connected(this.clock.now());
     this.setState("syncing");
     if (!(await this.stream.open(welcome, connection.since, (text) => sendOn(connection.socket, text)))) {
@@ -412,13 +508,52 @@ export class TidingsClient {
     }
   }
 
-  private async onNotificationFrame(connection: Connection, notification: Notification): Promise<void> {
-    const read: PageReader | null =
-      this.options.getToken && this.rest !== null
-        ? async (since, limit) => this.restApi().page(await this.token("fetch"), since, limit)
-        : null;
-    if (!(await this.stream.receive(notification, read))) {
+  /** The frame as a stream entry: by position in v2, by seq in v1 (null when it does not
+   * belong to this client's protocol). */
+  private entryOf(
+    frame: { type: "notification"; notification: Notification } | { type: "state"; change: StateChange },
+  ): StreamEntry | null {
+    if (frame.type === "state") {
+      return this.protocol === 2 ? { kind: "state", pos: frame.change.pos, change: frame.change } : null;
+    }
+    const { notification } = frame;
+    const pos = this.protocol === 2 ? notification.pos : notification.seq;
+    return pos === undefined ? null : { kind: "notification", pos, notification };
+  }
+
+  private async onEntry(connection: Connection, entry: StreamEntry): Promise<void> {
+    const read: PageReader<StreamEntry> | null =
+      this.options.getToken && this.rest !== null ? (since, limit) => this.readPage(since, limit) : null;
+    if (!(await this.stream.receive(entry, read))) {
       this.abandon(connection, { action: "reconnect", delay: "immediate", renewAuth: false }); // the server replays
+    }
+  }
+
+  private async readPage(since: number, limit: number): ReturnType<PageReader<StreamEntry>> {
+    const token = await this.token("fetch");
+    if (this.protocol === 2) {
+      return this.restApi().streamPage(token, since, limit);
+    }
+    const page = await this.restApi().page(token, since, limit);
+    const items = page.items.map((notification): StreamEntry => ({ kind: "notification", pos: notification.seq, notification }));
+    return { ...page, items };
+  }
+
+  /** Every entry, own-origin ones included, updates the state and counts first. */
+  private observe(entry: StreamEntry): void {
+    if (this.protocol === 2 && this.inbox.apply(entry)) {
+      const counts = this.inbox.counts;
+      if (counts !== null) {
+        this.callSync(() => this.options.onCounts?.(counts));
+      }
+    }
+  }
+
+  private async deliverEntry(entry: StreamEntry): Promise<void> {
+    if (entry.kind === "notification") {
+      await this.options.onNotification?.(entry.notification);
+    } else {
+      await this.options.onChange?.(entry.change);
     }
   }
 

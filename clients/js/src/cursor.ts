@@ -61,7 +61,8 @@ export class LocalStorageCursorStore implements CursorStore {
     try {
       const value: unknown = JSON.parse(raw);
       if (isCursor(value)) {
-        return { userId: value.userId, seq: value.seq };
+        const { userId, seq } = value;
+        return (value as { protocol?: unknown }).protocol === 2 ? { userId, seq, protocol: 2 } : { userId, seq };
       }
     } catch {
       // Unreadable: start as if nothing were stored.
@@ -70,7 +71,8 @@ export class LocalStorageCursorStore implements CursorStore {
   }
 
   save(cursor: Cursor): void {
-    this.storage.setItem(this.key, JSON.stringify({ userId: cursor.userId, seq: cursor.seq }));
+    const { userId, seq, protocol = 1 } = cursor;
+    this.storage.setItem(this.key, JSON.stringify(protocol === 2 ? { userId, seq, protocol } : { userId, seq }));
   }
 
   clear(): void {

@@ -1,11 +1,13 @@
 /**
- * Protocol v1 server frames (JSON text) parsed into typed values, and client frames encoded.
+ * Server frames (JSON text) of protocol v1 and v2 parsed into typed values, and client frames
+ * encoded.
  *
  * `parseServerFrame` returns null for anything it does not recognise (a later protocol may add
- * frame types; a client ignores them rather than failing).
+ * frame types; a client ignores them rather than failing). In protocol v2, positions (`head`,
+ * `since`, `caught_up`) are stream positions, and `state` frames carry changes.
  */
 
-import type { Broadcast, Notification } from "./types.js";
+import type { Broadcast, ChangeOp, Counts, MarkOp, Notification, StateChange } from "./types.js";
 
 export interface WelcomeFrame {
   readonly type: "welcome";
@@ -14,14 +16,20 @@ export interface WelcomeFrame {
   readonly since: number;
   readonly recovered: boolean;
   readonly device: string;
+  /** Protocol v2: the v1 head (highest seq) and the counts at `head`. */
+  readonly seqHead?: number;
+  readonly counts?: Counts;
 }
 
 export type ServerFrame =
   | WelcomeFrame
   | { readonly type: "notification"; readonly notification: Notification }
+  | { readonly type: "state"; readonly change: StateChange }
   | { readonly type: "caught_up"; readonly seq: number }
   | { readonly type: "broadcast"; readonly broadcast: Broadcast }
   | { readonly type: "error"; readonly code: string; readonly message: string };
+
+const CHANGE_OPS: readonly string[] = ["read", "unread", "archive", "unarchive", "retract", "trim"];
 
 type Fields = Record<string, unknown>;
 
@@ -30,7 +38,15 @@ const isText = (value: unknown): value is string => typeof value === "string";
 const isObject = (value: unknown): value is Fields =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** A notification from a frame or a REST item (same fields); null when malformed. */
+/** Counts from a frame's `counts` field; null when malformed. */
+export function parseCounts(value: unknown): Counts | null {
+  if (!isObject(value) || !isSeq(value["unread"]) || !isSeq(value["unarchived"])) {
+    return null;
+  }
+  return { unread: value["unread"], unarchived: value["unarchived"] };
+}
+
+/** A notification from a frame or a REST item (same fields, v1 or v2); null when malformed. */
 export function parseNotification(fields: Fields): Notification | null {
   const { seq, id, event, data, created_at: createdAt, origin_session: origin } = fields;
   if (!isSeq(seq) || seq < 1 || !isText(id) || !isText(event) || !isObject(data)) {
@@ -39,7 +55,29 @@ export function parseNotification(fields: Fields): Notification | null {
   if (!isText(createdAt) || !(origin === null || origin === undefined || isText(origin))) {
     return null;
   }
-  return { seq, id, event, data, createdAt, originSession: origin ?? null };
+  const notification = { seq, id, event, data, createdAt, originSession: origin ?? null };
+  if (fields["pos"] === undefined) {
+    return notification;
+  }
+  const { pos, replaces } = fields;
+  const counts = parseCounts(fields["counts"]);
+  if (!isSeq(pos) || pos < 1 || counts === null || !(replaces === null || isSeq(replaces))) {
+    return null;
+  }
+  return { ...notification, pos, replaces, counts };
+}
+
+/** A v2 change from a `state` frame or a REST stream item; null when malformed. */
+export function parseChange(fields: Fields): StateChange | null {
+  const { pos, op, seqs, upto, at } = fields;
+  const counts = parseCounts(fields["counts"]);
+  if (!isSeq(pos) || pos < 1 || !isText(op) || !CHANGE_OPS.includes(op) || counts === null) {
+    return null;
+  }
+  if (!Array.isArray(seqs) || !seqs.every(isSeq) || !(upto === null || isSeq(upto)) || !isText(at)) {
+    return null;
+  }
+  return { pos, op: op as ChangeOp, seqs: seqs as number[], upto, at, counts };
 }
 
 function parseBroadcast(fields: Fields): Broadcast | null {
@@ -55,7 +93,13 @@ function parseWelcome(fields: Fields): WelcomeFrame | null {
   if (!isText(userId) || !isSeq(head) || !isSeq(since) || typeof recovered !== "boolean") {
     return null;
   }
-  return { type: "welcome", userId, head, since, recovered, device: isText(device) ? device : "" };
+  const welcome = { type: "welcome" as const, userId, head, since, recovered, device: isText(device) ? device : "" };
+  if (fields["v"] !== 2) {
+    return welcome;
+  }
+  const counts = parseCounts(fields["counts"]);
+  const seqHead = fields["seq_head"];
+  return counts !== null && isSeq(seqHead) ? { ...welcome, seqHead, counts } : null;
 }
 
 /** Parse one text frame from the server; null when it is not a frame this client knows. */
@@ -76,8 +120,14 @@ export function parseServerFrame(text: string): ServerFrame | null {
       const notification = parseNotification(fields);
       return notification && { type: "notification", notification };
     }
-    case "caught_up":
-      return isSeq(fields["seq"]) ? { type: "caught_up", seq: fields["seq"] } : null;
+    case "state": {
+      const change = parseChange(fields);
+      return change && { type: "state", change };
+    }
+    case "caught_up": {
+      const position = fields["pos"] ?? fields["seq"];
+      return isSeq(position) ? { type: "caught_up", seq: position } : null;
+    }
     case "broadcast": {
       const broadcast = parseBroadcast(fields);
       return broadcast && { type: "broadcast", broadcast };
@@ -91,8 +141,15 @@ export function parseServerFrame(text: string): ServerFrame | null {
   }
 }
 
-/** `{"type":"ack","seq":S}`: acknowledges every seq up to S. */
-export const encodeAck = (seq: number): string => JSON.stringify({ type: "ack", seq });
+/** `{"type":"ack","seq":S}`: acknowledges every seq up to S (v2: `pos`, a stream position). */
+export const encodeAck = (seq: number, protocol: 1 | 2 = 1): string =>
+  JSON.stringify(protocol === 2 ? { type: "ack", pos: seq } : { type: "ack", seq });
+
+/** What a mark names: some seqs, or every seq up to one. */
+export type MarkTarget = { readonly seqs: readonly number[] } | { readonly upto: number };
+
+/** Protocol v2: `{"type":"mark","op":OP,"seqs":[...]}` or `{"type":"mark","op":OP,"upto":S}`. */
+export const encodeMark = (op: MarkOp, target: MarkTarget): string => JSON.stringify({ type: "mark", op, ...target });
 
 /** `{"type":"refresh","token":T}`: extends the connection past the old token's `exp`. */
 export const encodeRefresh = (token: string): string => JSON.stringify({ type: "refresh", token });

@@ -1,5 +1,5 @@
 /**
- * `@tidings/client`: the client side of tidings protocol v1, for browsers and Node.
+ * `@tidings/client`: the client side of tidings protocol v1 and v2, for browsers and Node.
  *
  * ```ts
  * const client = new TidingsClient({
@@ -30,22 +30,29 @@ export {
 } from "./closes.js";
 export { type CursorStore, LocalStorageCursorStore, MemoryCursorStore, type StorageLike } from "./cursor.js";
 export { TidingsError } from "./errors.js";
-export { parseServerFrame, type ServerFrame, type WelcomeFrame } from "./frames.js";
+export { type MarkTarget, parseServerFrame, type ServerFrame, type WelcomeFrame } from "./frames.js";
+export { InboxState } from "./inbox.js";
 export { type FillOutcome, fillGap, type Page, type PageReader } from "./gap.js";
 export { refreshTime, tokenExpiry } from "./jwt.js";
 export { Sequencer, type Verdict } from "./sequencer.js";
 export type {
   AuthReason,
   Broadcast,
+  ChangeOp,
   ClientState,
   ClientStats,
   Clock,
+  Counts,
   Cursor,
   FetchLike,
   FetchResponse,
+  ItemState,
+  MarkOp,
   Notification,
   ResyncInfo,
+  StateChange,
   StopInfo,
+  StreamEntry,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";

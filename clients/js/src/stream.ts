@@ -1,6 +1,7 @@
 /**
  * The application's side of the stream: one user's notifications delivered in order, each
- * once, acknowledged in batches, and resumable from a saved cursor.
+ * once, acknowledged in batches, and resumable from a saved cursor. Generic over the entry:
+ * protocol v1's notifications (by seq) or protocol v2's stream entries (by position).
  *
  * No sockets here: the client feeds frames in and lends a `send` function for acks while a
  * connection is up. Calls must not overlap (the client makes them one at a time, in frame
@@ -15,13 +16,21 @@ import { fillGap, type PageReader } from "./gap.js";
 import { Sequencer } from "./sequencer.js";
 import type { ClientStats, Clock, Notification, ResyncInfo } from "./types.js";
 
-export interface StreamOptions {
+export interface StreamOptions<E = Notification> {
   store: CursorStore;
   acks?: Partial<AckOptions> | undefined;
   sessionId: string;
   deliverOwn: boolean;
   /** Calls the application's handler (and reports its errors itself). */
-  deliverNotification: (notification: Notification) => Promise<void>;
+  deliverNotification: (entry: E) => Promise<void>;
+  /** Sees every entry in order before it is delivered, own-origin ones included. */
+  observe?: (entry: E) => void;
+  /** Where an entry is in the stream (v1: its seq). */
+  position?: (entry: E) => number;
+  /** The session that emitted an entry, for own-origin suppression (v1: `originSession`). */
+  origin?: (entry: E) => string | null;
+  /** The protocol: its acks and saved cursors are its positions. */
+  protocol?: 1 | 2;
   /** Calls the application's resync handler (and reports its errors itself). */
   deliverResync: (info: ResyncInfo) => Promise<void>;
   /** Receives every other failure. */
@@ -31,9 +40,15 @@ export interface StreamOptions {
   fillPageSize?: number | undefined;
 }
 
+const seqOf = <E>(entry: E): number => (entry as unknown as Notification).seq;
+const originOf = <E>(entry: E): string | null => (entry as unknown as Notification).originSession ?? null;
+
 /** Position, dedup, gap filling, own-origin filtering, batched acks and the saved cursor. */
-export class Stream {
-  private readonly options: StreamOptions;
+export class Stream<E = Notification> {
+  private readonly options: StreamOptions<E>;
+  private readonly positionOf: (entry: E) => number;
+  private readonly originOf: (entry: E) => string | null;
+  private readonly protocol: 1 | 2;
   private readonly acks: AckBatcher;
   private readonly sequencer = new Sequencer();
   private user: string | null = null;
@@ -43,8 +58,11 @@ export class Stream {
   private ackTimer: unknown = null;
   private saving: Promise<unknown> = Promise.resolve();
 
-  constructor(options: StreamOptions) {
+  constructor(options: StreamOptions<E>) {
     this.options = options;
+    this.positionOf = options.position ?? seqOf;
+    this.originOf = options.origin ?? originOf;
+    this.protocol = options.protocol ?? 1;
     this.acks = new AckBatcher(options.acks);
   }
 
@@ -60,7 +78,8 @@ export class Stream {
   /** Take the position from the store's cursor, if any (once, before connecting). */
   async load(): Promise<void> {
     const cursor = await this.safely(() => this.options.store.load());
-    if (cursor && this.sequencer.position === null) {
+    // A position of another protocol means something else: start without it.
+    if (cursor && (cursor.protocol ?? 1) === this.protocol && this.sequencer.position === null) {
       this.cursorUser = cursor.userId;
       this.sequencer.reset(cursor.seq);
       this.savedSeq = cursor.seq;
@@ -104,13 +123,14 @@ export class Stream {
    * failed: reported as `gap_fill_failed`); the caller then reconnects with `since` so that the
    * server replays it.
    */
-  async receive(notification: Notification, read: PageReader | null): Promise<boolean> {
-    let verdict = this.sequencer.verdict(notification.seq);
+  async receive(notification: E, read: PageReader<E> | null): Promise<boolean> {
+    const position = this.positionOf(notification);
+    let verdict = this.sequencer.verdict(position);
     if (verdict === "gap") {
-      if (!(await this.fill(notification.seq - 1, read))) {
+      if (!(await this.fill(position - 1, read))) {
         return false;
       }
-      verdict = this.sequencer.verdict(notification.seq);
+      verdict = this.sequencer.verdict(position);
     }
     if (verdict === "duplicate") {
       this.options.stats.duplicates += 1;
@@ -129,7 +149,7 @@ export class Stream {
     const seq = this.send !== null ? this.acks.take() : null;
     if (seq !== null && this.send !== null) {
       try {
-        this.send(encodeAck(seq));
+        this.send(encodeAck(seq, this.protocol));
         this.options.stats.acksSent += 1;
       } catch {
         // Lost with the socket: acknowledged again when the next connection opens.
@@ -149,14 +169,15 @@ export class Stream {
     await this.saving;
   }
 
-  private async fill(target: number, read: PageReader | null): Promise<boolean> {
+  private async fill(target: number, read: PageReader<E> | null): Promise<boolean> {
     this.options.stats.gapFills += 1;
     const start = this.sequencer.position;
     if (read === null) {
       return false;
     }
     try {
-      const outcome = await fillGap(this.sequencer, target, read, (item) => this.deliver(item), this.options.fillPageSize);
+      const deliver = (item: E): Promise<void> => this.deliver(item);
+      const outcome = await fillGap(this.sequencer, target, read, deliver, this.options.fillPageSize, this.positionOf);
       if (outcome.kind === "trimmed") {
         await this.resync({ userId: this.user ?? "", requestedSince: start, head: outcome.head, source: "fill" });
       }
@@ -167,16 +188,18 @@ export class Stream {
     }
   }
 
-  private async deliver(notification: Notification): Promise<void> {
-    const origin = notification.originSession;
+  private async deliver(notification: E): Promise<void> {
+    const origin = this.originOf(notification);
+    const position = this.positionOf(notification);
+    this.options.observe?.(notification);
     if (origin !== null && origin === this.options.sessionId && !this.options.deliverOwn) {
       this.options.stats.suppressed += 1;
     } else {
       this.options.stats.delivered += 1;
       await this.options.deliverNotification(notification);
     }
-    this.sequencer.advance(notification.seq);
-    if (this.acks.processed(notification.seq, this.options.clock.now())) {
+    this.sequencer.advance(position);
+    if (this.acks.processed(position, this.options.clock.now())) {
       this.flush();
     } else {
       this.armAckTimer();
@@ -214,7 +237,8 @@ export class Stream {
     }
     this.savedSeq = seq;
     // Saves are chained so that they land in order, and close() can wait for the last one.
-    this.saving = this.saving.then(() => this.safely(() => this.options.store.save({ userId: user, seq })));
+    const cursor = this.protocol === 2 ? { userId: user, seq, protocol: 2 as const } : { userId: user, seq };
+    this.saving = this.saving.then(() => this.safely(() => this.options.store.save(cursor)));
     await this.saving;
   }
 

@@ -66,6 +66,8 @@ class Harness:
         if request.url.path.endswith("/ws/ticket"):
             self.tickets += 1
             return httpx.Response(200, json={"ticket": f"ticket-{self.tickets}", "expires_in": 30})
+        if request.url.path.endswith("/notifications/state"):  # protocol v2 marks
+            return httpx.Response(200, json={"change": None, "head": 0, "pos": 0})
         params = request.url.params
         return await self.pages(int(params["since"]), int(params["limit"]))
 

@@ -16,6 +16,8 @@ from client_server import TidingsServer, token, unique, until
 from tidings_client import (
     ClientOptions,
     ClientState,
+    Counts,
+    ItemState,
     Notification,
     ResyncInfo,
     Runtime,
@@ -35,15 +37,19 @@ class App:
 
     def __init__(self, user: str) -> None:
         self.user = user
-        self.shown: list[Notification] = []
+        self.shown: list[Any] = []
         self.reloads: list[ResyncInfo] = []
         self.warnings: list[str] = []
+        self.badges: list[Counts] = []
 
     def access_token(self) -> str:
         return token(self.user)
 
     def show(self, notification: Notification) -> None:
         self.shown.append(notification)
+
+    def badge(self, counts: Counts) -> None:
+        self.badges.append(counts)
 
     def reload_inbox(self, info: ResyncInfo) -> None:
         self.reloads.append(info)
@@ -57,12 +63,13 @@ def run_block(index: int, server: TidingsServer, app: App) -> dict[str, Any]:
     source = python_blocks()[index].replace(EXAMPLE_URL, server.url)
     names: dict[str, Any] = {"auth": app, "show": app.show, "reload_inbox": app.reload_inbox}
     names["log"] = app
+    names["badge"] = app.badge
     exec(compile(source, f"{README.name} python block {index + 1}", "exec"), names)
     return names
 
 
 def test_every_python_block_is_run_here() -> None:
-    assert len(python_blocks()) == 2, "a python block of the README needs a test that runs it"
+    assert len(python_blocks()) == 3, "a python block of the README needs a test that runs it"
 
 
 async def test_the_first_example_streams_and_keeps_its_cursor_in_a_file(
@@ -83,7 +90,7 @@ async def test_the_first_example_streams_and_keeps_its_cursor_in_a_file(
             made.append(self)
 
     monkeypatch.setattr(tidings_client, "TidingsClient", Recorded)
-    main = asyncio.create_task(run_block(0, server, app)["main"]())
+    main = asyncio.create_task(run_block(0, server, app)["main"]())  # the first block
     await until(lambda: bool(made) and made[0].state is ClientState.LIVE, "live")
     await server.emit(app.user, 2)
     await until(lambda: len(app.shown) == 2, "two notifications shown")
@@ -98,7 +105,7 @@ async def test_the_first_example_streams_and_keeps_its_cursor_in_a_file(
 
 async def test_the_options_example_acknowledges_as_its_device(server: TidingsServer) -> None:
     app = App(unique("readme"))
-    client = run_block(1, server, app)["client"]
+    client = run_block(2, server, app)["client"]
 
     async def acked_as_the_phone() -> bool:
         return (await server.cursor(app.user, "phone"))["acked"] == 1
@@ -109,6 +116,21 @@ async def test_the_options_example_acknowledges_as_its_device(server: TidingsSer
         await until(lambda: len(app.shown) == 1, "a notification shown")
         await until(acked_as_the_phone, "the phone's ack")  # within acks.max_delay
     assert (await server.cursor(app.user))["acked"] == 0
+
+
+async def test_the_inbox_example_marks_and_counts(server: TidingsServer) -> None:
+    app = App(unique("readme"))
+    names = run_block(1, server, app)
+    client = names["client"]
+    async with client:
+        await until(lambda: client.state is ClientState.LIVE, "live")
+        await server.emit(app.user, 2)
+        await until(lambda: len(app.shown) == 2, "two notifications shown")
+        await names["read_them"]([1, 2])
+        await until(lambda: client.counts == Counts(0, 1), "the counts after the marks")
+        assert client.item_state(1) == ItemState(read=True, archived=True)
+    assert app.badges[-1] == Counts(0, 1)
+    assert [type(shown).__name__ for shown in app.shown[2:]] == ["StateChange", "StateChange"]
 
 
 def test_every_argument_and_option_is_documented() -> None:

@@ -1,4 +1,4 @@
-"""Asyncio client for the tidings notification stream (protocol v1).
+"""Asyncio client for the tidings notification stream (protocol v1, and v2 with inbox state).
 
 Start with :class:`TidingsClient`: ``TidingsClient(url, get_token=..., on_notification=...)``
 is a complete configuration. The rarely changed knobs are in :class:`ClientOptions`; the
@@ -14,17 +14,24 @@ from .cursor import CursorStore, FileCursorStore, MemoryCursorStore
 from .errors import TidingsClientError
 from .frames import ServerFrame, Welcome, parse_server_frame
 from .gap import FillOutcome, Page, fill_gap
+from .inbox import InboxState
 from .jwt import refresh_time, token_expiry
 from .models import (
     AuthReason,
     Broadcast,
+    ChangeOp,
     ClientState,
     ClientStats,
+    Counts,
     Cursor,
+    ItemState,
+    MarkOp,
     Notification,
     ResyncInfo,
+    StateChange,
     StopInfo,
     StopReason,
+    StreamEntry,
 )
 from .options import ClientOptions, Runtime
 from .sequencer import Sequencer, Verdict
@@ -37,16 +44,21 @@ __all__ = [
     "Backoff",
     "BackoffPolicy",
     "Broadcast",
+    "ChangeOp",
     "ClientOptions",
     "ClientState",
     "ClientStats",
     "CloseDecision",
     "Connect",
+    "Counts",
     "Cursor",
     "CursorStore",
     "DelayKind",
     "FileCursorStore",
     "FillOutcome",
+    "InboxState",
+    "ItemState",
+    "MarkOp",
     "MemoryCursorStore",
     "Notification",
     "Page",
@@ -55,9 +67,11 @@ __all__ = [
     "Runtime",
     "Sequencer",
     "ServerFrame",
+    "StateChange",
     "Stop",
     "StopInfo",
     "StopReason",
+    "StreamEntry",
     "TidingsClient",
     "TidingsClientError",
     "Transport",

@@ -14,6 +14,12 @@ Guarantees to the application, within one client instance:
   seen again);
 - every close code is handled as protocol v1 says (see :mod:`tidings_client.closes`).
 
+With ``ClientOptions(protocol=2)`` the stream is protocol v2's: notifications and changes in
+one order by position (the same guarantees hold for positions); the client keeps every held
+notification's state and the user's counts (:attr:`TidingsClient.counts`,
+:meth:`TidingsClient.item_state`, ``on_change``, ``on_counts``), and :meth:`TidingsClient.mark`
+changes state on every device of the user.
+
 This module is the connection loop (sockets, backoff, close codes); the stream itself is
 :mod:`tidings_client.stream`, credentials :mod:`tidings_client.credentials`, token refresh
 :mod:`tidings_client.refresh`.
@@ -35,16 +41,21 @@ from .frames import (
     CaughtUp,
     ErrorFrame,
     NotificationFrame,
+    StateFrame,
     Welcome,
     parse_server_frame,
 )
+from .inbox import InboxState
+from .inbox_client import InboxMixin
 from .models import (
     AuthReason,
     Broadcast,
     ClientState,
     ClientStats,
+    Counts,
     Notification,
     ResyncInfo,
+    StateChange,
     StopInfo,
 )
 from .options import (
@@ -73,7 +84,7 @@ class _Connection:
     refresher: Refresher | None = None
 
 
-class TidingsClient:
+class TidingsClient(InboxMixin):
     """The client. Create it, :meth:`start` it inside a running event loop, :meth:`stop` it.
 
     ``url`` is the service's http(s) base URL (``/ws`` is derived from it). Credentials:
@@ -104,6 +115,8 @@ class TidingsClient:
         on_error: ErrorHandler | None = None,
         options: ClientOptions | None = None,
         runtime: Runtime | None = None,
+        on_change: Handler[StateChange] | None = None,
+        on_counts: Callable[[Counts], None] | None = None,
     ) -> None:
         options = options or ClientOptions()
         runtime = runtime or Runtime()
@@ -114,6 +127,10 @@ class TidingsClient:
         self._options = options
         self._backoff = Backoff(options.backoff, runtime.random)
         self._on_notification = on_notification
+        self._on_change = on_change
+        self._on_counts = on_counts
+        self._inbox = InboxState()
+        self._protocol = options.protocol
         self._on_broadcast = on_broadcast
         self._on_resync = on_resync
         self._on_state_change = on_state_change
@@ -126,13 +143,15 @@ class TidingsClient:
             acks=options.acks,
             session_id=self.session_id,
             deliver_own=options.deliver_own,
-            deliver_notification=lambda n: self._call(self._on_notification, n),
-            deliver_resync=lambda info: self._call(self._on_resync, info),
+            deliver_notification=self._deliver_entry,
+            deliver_resync=self._deliver_resync,
             report=self._report,
             stats=self.stats,
             clock=runtime.clock,
             sleep=runtime.sleep,
             fill_page_size=options.fill_page_size,
+            protocol=options.protocol,
+            observe=self._observe,
         )
         self._state = ClientState.IDLE
         self._connection: _Connection | None = None
@@ -310,9 +329,10 @@ class TidingsClient:
             await self._on_welcome(connection, frame)
         elif frame is None or not connection.welcomed:
             return  # unknown frame types are ignored
-        elif isinstance(frame, NotificationFrame):
+        elif isinstance(frame, NotificationFrame | StateFrame):
+            entry = self._entry_of(frame)
             read = self._credentials.read_page if self._credentials.has_token else None
-            if not await self._stream.receive(frame.notification, read):
+            if entry is not None and not await self._stream.receive(entry, read):
                 await self._abandon(connection, Reconnect("immediate"))  # the server replays
         elif isinstance(frame, CaughtUp):
             self._set_state(ClientState.LIVE)
@@ -324,6 +344,9 @@ class TidingsClient:
     async def _on_welcome(self, connection: _Connection, welcome: Welcome) -> None:
         connection.welcomed = True
         self.stats.connections += 1
+        self._inbox.welcome(welcome)
+        if welcome.counts is not None:
+            self._counts_changed()
         self._backoff.connected(self._clock())
         self._set_state(ClientState.SYNCING)
         if not await self._stream.open(welcome, connection.since, connection.transport.send):

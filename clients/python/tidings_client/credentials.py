@@ -9,7 +9,8 @@ a failed ticket purchase raises what :mod:`tidings_client.rest` raises (``status
 """
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -17,7 +18,7 @@ import httpx
 from .errors import TidingsClientError
 from .gap import Page
 from .jwt import token_expiry
-from .models import AuthReason
+from .models import AuthReason, StreamEntry
 from .options import ClientOptions, CredentialsCallback
 from .rest import RestApi
 
@@ -63,6 +64,7 @@ class Credentials:
         self._url = url
         self._ws_url = options.ws_url or _ws_base(url)
         self._device = options.device
+        self._protocol = options.protocol
         self._auth = options.auth
         self._get_token = get_token
         self._get_ticket = get_ticket
@@ -77,7 +79,7 @@ class Credentials:
     async def target(self, reason: AuthReason, since: int | None) -> Target:
         """The URL and headers of a new socket resuming after ``since`` (None: the server
         picks the start)."""
-        params: dict[str, str] = {}
+        params: dict[str, str] = {"v": "2"} if self._protocol == 2 else {}
         if since is not None:
             params["since"] = str(since)
         if self._device is not None:
@@ -107,8 +109,18 @@ class Credentials:
             raise TidingsClientError("auth_failed", f"get_token failed: {error!r}") from error
 
     async def read_page(self, since: int, limit: int) -> Page:
-        """One page of the stream over REST, with a token for ``fetch``."""
-        return await self._rest().page(await self.token("fetch"), since, limit)
+        """One page of the stream over REST, with a token for ``fetch``: notifications
+        (protocol v1) or stream entries (v2)."""
+        token = await self.token("fetch")
+        if self._protocol == 2:
+            return await self._rest().stream_page(token, since, limit)
+        page = await self._rest().page(token, since, limit)
+        items = [StreamEntry(note.seq, notification=note) for note in page.items]
+        return replace(page, items=items)
+
+    async def mark(self, fields: dict[str, Any]) -> None:
+        """Protocol v2: a mark over REST, with a token for ``fetch``."""
+        await self._rest().mark(await self.token("fetch"), fields)
 
     async def aclose(self) -> None:
         """Close the HTTP client made here, if any; a later call makes a new one."""

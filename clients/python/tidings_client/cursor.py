@@ -60,11 +60,14 @@ class FileCursorStore:
         user_id, seq = value.get("user_id"), value.get("seq")
         if not isinstance(user_id, str) or type(seq) is not int or seq < 0:
             return None
-        return Cursor(user_id, seq)
+        return Cursor(user_id, seq, 2 if value.get("protocol") == 2 else 1)
 
     def save(self, cursor: Cursor) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"user_id": cursor.user_id, "seq": cursor.seq})
+        fields: dict[str, object] = {"user_id": cursor.user_id, "seq": cursor.seq}
+        if cursor.protocol == 2:
+            fields["protocol"] = 2
+        text = json.dumps(fields)
         fd, temporary = tempfile.mkstemp(prefix=".cursor-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:

@@ -1,6 +1,6 @@
 """Public data types of the client: what handlers receive and what the client reports.
 
-Wire frames (protocol v1) are parsed into these in :mod:`tidings_client.frames`.
+Wire frames (protocol v1 and v2) are parsed into these in :mod:`tidings_client.frames`.
 """
 
 import enum
@@ -14,13 +14,35 @@ to refresh the open connection, or for a REST call (gap fill, ticket)."""
 
 StopReason = Literal["stopped", "revoked", "bad_query", "frame_too_big", "unsupported_data"]
 
+MarkOp = Literal["read", "unread", "archive", "unarchive"]
+"""What a client may ask for; the server also sends ``retract`` and ``trim`` changes."""
+ChangeOp = Literal["read", "unread", "archive", "unarchive", "retract", "trim"]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Protocol v2: unread and unarchived notifications among those retained and not
+    retracted."""
+
+    unread: int
+    unarchived: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """Protocol v2: one notification's state, the same on every device of the user."""
+
+    read: bool = False
+    archived: bool = False
+    retracted: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class Notification:
     """One stored notification of the user's stream."""
 
     seq: int
-    """Position in the user's stream: 1, 2, 3, ... with no gap."""
+    """The notification's seq: 1, 2, 3, ... over the user's notifications, with no gap."""
     id: str
     """The same for every recipient of one emit."""
     event: str
@@ -28,6 +50,38 @@ class Notification:
     created_at: datetime
     """Timezone-aware, UTC."""
     origin_session: str | None
+    pos: int | None = None
+    """Protocol v2: its position on the stream (notifications and changes, no gap)."""
+    replaces: int | None = None
+    """Protocol v2: the seq this notification replaced (same collapse key), or None."""
+    counts: Counts | None = None
+    """Protocol v2: the user's counts right after it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """Protocol v2: a change on the stream, as delivered to ``on_change``.
+
+    It applies to every seq in ``seqs`` and, when ``upto`` is not None, to every held
+    notification with ``seq <= upto`` that is not retracted; ``trim`` means retention removed
+    ``seqs``.
+    """
+
+    pos: int
+    op: ChangeOp
+    seqs: tuple[int, ...]
+    upto: int | None
+    at: datetime
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """One entry of the stream at ``pos``: a notification or (protocol v2) a change."""
+
+    pos: int
+    notification: Notification | None = None
+    change: StateChange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +130,12 @@ class StopInfo:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """The last processed position of one user's stream."""
+    """The last processed position of one user's stream: a seq, or a stream position with
+    ``protocol=2``."""
 
     user_id: str
     seq: int
+    protocol: int = 1
 
 
 @dataclass(slots=True)

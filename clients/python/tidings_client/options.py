@@ -66,6 +66,9 @@ class ClientOptions:
     """No welcome this long after connecting: give up on the socket and retry."""
     fill_page_size: int = 100
     """REST page size when a gap is filled (the server accepts 1-500)."""
+    protocol: Literal[1, 2] = 1
+    """``2``: protocol v2, the stream with inbox state and counts (``on_change``,
+    ``on_counts``, ``client.counts``, ``client.mark``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,5 +1,6 @@
-"""The application's side of the stream: one user's notifications delivered in order, each
-once, acknowledged in batches, and resumable from a saved cursor.
+"""The application's side of the stream: one user's entries delivered in order, each once,
+acknowledged in batches, and resumable from a saved cursor. Entries are protocol v1's
+notifications (at their seq) or protocol v2's stream entries (at their position).
 
 No sockets here: the client feeds frames in and lends a ``send`` callable for acks while a
 connection is up. Calls must not overlap (the client makes them one at a time, in frame
@@ -15,7 +16,7 @@ from .cursor import CursorStore
 from .errors import TidingsClientError
 from .frames import Welcome, encode_ack
 from .gap import PageReader, fill_gap
-from .models import ClientStats, Cursor, Notification, ResyncInfo
+from .models import ClientStats, Cursor, ResyncInfo, StreamEntry
 from .sequencer import Sequencer
 
 type Send = Callable[[str], Awaitable[None]]
@@ -26,7 +27,9 @@ class Stream:
     """Position, dedup, gap filling, own-origin filtering, batched acks and the saved cursor.
 
     ``deliver_notification`` and ``deliver_resync`` call the application's handlers (and
-    report their errors themselves); ``report`` receives every other failure.
+    report their errors themselves); ``report`` receives every other failure. ``observe``
+    sees every entry in order before it is delivered, own-origin ones included. ``protocol``
+    says what positions are: v1 seqs or v2 stream positions (acks and the saved cursor).
     """
 
     def __init__(
@@ -36,14 +39,18 @@ class Stream:
         acks: AckPolicy | None,
         session_id: str,
         deliver_own: bool,
-        deliver_notification: Deliver[Notification],
+        deliver_notification: Deliver[StreamEntry],
         deliver_resync: Deliver[ResyncInfo],
         report: Callable[[TidingsClientError], None],
         stats: ClientStats,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         fill_page_size: int = 100,
+        protocol: int = 1,
+        observe: Callable[[StreamEntry], None] | None = None,
     ) -> None:
+        self._protocol = protocol
+        self._observe = observe
         self._store = store
         self._acks = AckBatcher(acks)
         self._session_id = session_id
@@ -74,6 +81,9 @@ class Stream:
     def load(self) -> None:
         """Take the position from the store's cursor, if any (once, before connecting)."""
         cursor = self._safely(self._store.load)
+        # A position of another protocol means something else: start without it.
+        if cursor is not None and cursor.protocol != self._protocol:
+            cursor = None
         if cursor is not None and self._sequencer.position is None:
             self._cursor_user = cursor.user_id
             self._sequencer.reset(cursor.seq)
@@ -107,19 +117,19 @@ class Stream:
         """The connection ended: acks wait for the next one."""
         self._send = None
 
-    async def receive(self, notification: Notification, read: PageReader | None) -> bool:
-        """Deliver ``notification`` unless it is a duplicate, after filling any gap before it
-        with ``read`` (REST pages).
+    async def receive(self, notification: StreamEntry, read: PageReader | None) -> bool:
+        """Deliver an entry unless it is a duplicate, after filling any gap before it with
+        ``read`` (REST pages of entries).
 
         Returns False when a gap could not be filled (no reader, or reading failed: reported
         as ``gap_fill_failed``); the caller then reconnects with ``since`` so that the server
         replays it.
         """
-        verdict = self._sequencer.verdict(notification.seq)
+        verdict = self._sequencer.verdict(notification.pos)
         if verdict == "gap":
-            if not await self._fill(notification.seq - 1, read):
+            if not await self._fill(notification.pos - 1, read):
                 return False
-            verdict = self._sequencer.verdict(notification.seq)
+            verdict = self._sequencer.verdict(notification.pos)
         if verdict == "duplicate":
             self._stats.duplicates += 1
         else:
@@ -135,7 +145,7 @@ class Stream:
         seq = self._acks.take() if self._send is not None else None
         if seq is not None and self._send is not None:
             with contextlib.suppress(Exception):  # lost with the socket: re-sent when reopened
-                await self._send(encode_ack(seq))
+                await self._send(encode_ack(seq, self._protocol))
                 self._stats.acks_sent += 1
         self._save_cursor()
 
@@ -156,7 +166,7 @@ class Stream:
             return False
         try:
             outcome = await fill_gap(
-                self._sequencer, target, read, self._deliver, self._fill_page_size
+                self._sequencer, target, read, self._deliver, self._fill_page_size, _pos
             )
         except Exception as error:
             message = f"filling a gap over REST failed ({error!r}); replaying instead"
@@ -166,15 +176,18 @@ class Stream:
             await self._resync(ResyncInfo(self._user or "", start, outcome.head, "fill"))
         return True
 
-    async def _deliver(self, notification: Notification) -> None:
-        origin = notification.origin_session
+    async def _deliver(self, entry: StreamEntry) -> None:
+        note = entry.notification
+        origin = note.origin_session if note is not None else None
+        if self._observe is not None:
+            self._observe(entry)
         if origin is not None and origin == self._session_id and not self._deliver_own:
             self._stats.suppressed += 1
         else:
             self._stats.delivered += 1
-            await self._deliver_notification(notification)
-        self._sequencer.advance(notification.seq)
-        if self._acks.processed(notification.seq, self._clock()):
+            await self._deliver_notification(entry)
+        self._sequencer.advance(entry.pos)
+        if self._acks.processed(entry.pos, self._clock()):
             await self.flush()
         else:
             self._arm_ack_timer()
@@ -202,7 +215,7 @@ class Stream:
         if user is None or seq is None or seq == self._saved_seq:
             return
         self._saved_seq = seq
-        self._safely(lambda: self._store.save(Cursor(user, seq)))
+        self._safely(lambda: self._store.save(Cursor(user, seq, self._protocol)))
 
     def _safely[T](self, call: Callable[[], T]) -> T | None:
         try:
@@ -210,3 +223,7 @@ class Stream:
         except Exception as error:
             self._report(TidingsClientError("store_failed", f"the cursor store failed: {error!r}"))
             return None
+
+
+def _pos(entry: StreamEntry) -> int:
+    return entry.pos

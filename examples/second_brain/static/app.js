@@ -1,18 +1,21 @@
 // The demo page: sign in as a demo user, act on the example app's API, watch the live feed.
 // Notifications come from tidings through its JavaScript client (clients/js, served by the
-// example app at /sdk/ from its built dist/ folder: no build step). Everything shown is
-// acknowledged; the unread count is what GET /notifications/cursor reports, read again each
-// time the client sends an ack.
+// example app at /sdk/ from its built dist/ folder: no build step), in protocol v2: items can
+// be marked read or archived, "mark all read" reads everything, and the unread badge comes
+// from the stream, the same in every window of the user (inbox.js). Everything processed is
+// acknowledged; the acknowledged position is what GET /stream/cursor reports, read again each
+// time the client sends an ack (and, while the page is offline, the server's counts too).
 
 import { MemoryCursorStore, TidingsClient } from "/sdk/index.js";
 import { SESSION_ID, api, fromThisTab, state, whenRevoked } from "/static/api.js";
 import { addToFeed, describe, suppress } from "/static/feed.js";
+import { renderState, showCounts, wireMarkAllRead, withStateButtons } from "/static/inbox.js";
 import { clearErrors, form, render, say, showError, wireForms } from "/static/panels.js";
 
 const DEVICE = "web";
 const CURSOR_REFRESH_MS = 2000;
 // The client's default ack delay is 1 s (it batches acks on busy streams); the page acks
-// within 100 ms so that the unread count follows what is on screen.
+// within 100 ms so that the acknowledged position follows what is on screen.
 const ACK_DELAY_MS = 100;
 const $ = (id) => document.getElementById(id);
 
@@ -25,9 +28,10 @@ function later(name, action, delay) {
 async function refreshCursor() {
   if (state.ended) return;
   try {
-    const cursor = await api(`/notifications/cursor?device=${DEVICE}`);
-    $("unread").textContent = String(cursor.unread);
+    const cursor = await api(`/stream/cursor?device=${DEVICE}`);
     $("acked").textContent = String(cursor.acked);
+    // Live, the counts come from the stream (onCounts); offline, the server says what it has.
+    if (state.client?.state !== "live") showCounts(cursor.counts);
   } catch {
     /* the server is away (the next refresh tries again) or the session ended */
   }
@@ -82,8 +86,16 @@ async function onNotification(notification) {
   });
   // About a change made in this tab, already shown as its result: hidden, still acked.
   if (notification.originSession === SESSION_ID) suppress(item);
+  withStateButtons(item, notification.seq);
   $("last-seq").textContent = String(notification.seq);
+  $("position").textContent = String(notification.pos);
+  renderState();
   later("me", refreshMe, 100);
+}
+
+function onChange(change) {
+  $("position").textContent = String(change.pos);
+  renderState();
 }
 
 function showStatus() {
@@ -146,7 +158,7 @@ function start() {
 
 function startFromTheBeginning(user) {
   const store = new MemoryCursorStore();
-  store.save({ userId: user, seq: 0 });
+  store.save({ userId: user, seq: 0, protocol: 2 });
   return store;
 }
 
@@ -154,6 +166,9 @@ function createClient(user) {
   state.client = new TidingsClient({
     url: window.location.origin,
     getToken: async () => state.token,
+    protocol: 2, // read, archive and the counts on the stream, the same in every window
+    onChange,
+    onCounts: showCounts,
     device: DEVICE,
     sessionId: SESSION_ID,
     deliverOwn: true, // the page shows its own changes as hidden items, to keep seqs visible
@@ -209,6 +224,7 @@ function wireConnection() {
   $("disconnect").onclick = () => state.client.stop();
   $("reconnect").onclick = () => start(); // resumes after client.position
   $("switch-user").onclick = () => window.location.reload();
+  wireMarkAllRead();
   window.addEventListener("offline", showStatus);
   window.addEventListener("online", () => {
     showStatus();

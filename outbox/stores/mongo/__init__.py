@@ -39,9 +39,7 @@ class MongoAdapter:
     async def migrate(self, settings: Settings) -> int:
         store = await MongoStore.connect(settings.resolved_store_url, settings.mongodb_database)
         try:
-            applied = await apply_mongo(
-                store.database, retention_seconds=settings.retention_seconds
-            )
+            applied = await apply_mongo(store.database)
         finally:
             await store.close()
         return len(applied)

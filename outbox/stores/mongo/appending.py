@@ -1,7 +1,8 @@
-"""The routing transaction on MongoDB, step by step: fence, bodies, plan, entries.
+"""The routing transaction on MongoDB, step by step: fence, bodies, plan, stream, entries.
 
-:meth:`outbox.stores.mongo.store.MongoStore.append_to_inbox` runs these in order inside one
-transaction; the decisions themselves are the pure ones of :mod:`outbox.sequencing`.
+:meth:`outbox.stores.mongo.store.MongoStore.append_routes` runs these in order inside one
+transaction; the decisions themselves are the pure ones of :mod:`outbox.sequencing` and
+:mod:`outbox.state_rules`.
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,16 +12,27 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from foundation.constants import COUNTERS, INBOX, LEASES, NOTIFICATIONS, ROUTER_LEASE
+from foundation.constants import (
+    CHANGES,
+    COUNTERS,
+    INBOX,
+    LEASES,
+    NOTIFICATIONS,
+    NOTIFY,
+    ROUTER_LEASE,
+)
 from foundation.errors import LeaseLost
-from outbox.records import InboxEntry, Notification, Route
+from outbox.records import Everyone, InboxEntry, Notification, Route
 from outbox.sequencing import batch_bodies, plan_entries
+from outbox.state_rules import Holding, StreamPlan, UserStream, plan_stream
 from outbox.stores.mongo.documents import (
     Document,
     body_document,
+    change_document,
     entry_document,
     notification_from_document,
 )
+from outbox.stream import StreamChange
 from outbox.timestamps import to_micros
 
 
@@ -102,14 +114,107 @@ async def plan(
     return plan_entries(routes, bodies, held, heads, now)
 
 
-async def write_entries(
-    database: AsyncDatabase[Document], session: AsyncClientSession, entries: list[InboxEntry]
+def _keys_wanted(routes: Sequence[Route]) -> dict[str, set[str] | None]:
+    """Which users' holdings of each collapse key the batch needs (``None``: everyone's)."""
+    wanted: dict[str, set[str] | None] = {}
+    for route in routes:
+        key = route.record.collapse_key
+        if key is None:
+            continue
+        if route.record.kind != NOTIFY and isinstance(route.record.audience, Everyone):
+            wanted[key] = None
+        elif (users := wanted.setdefault(key, set())) is not None:
+            users.update(route.recipients)
+    return wanted
+
+
+async def read_users(
+    database: AsyncDatabase[Document], session: AsyncClientSession | None, users: list[str]
+) -> dict[str, UserStream]:
+    """The stream counters of ``users`` (absent: none yet)."""
+    if not users:
+        return {}
+    cursor = database[COUNTERS].find({"_id": {"$in": users}}, session=session)
+    return {
+        document["_id"]: UserStream(
+            document.get("pos", 0), document.get("unread", 0), document.get("unarchived", 0)
+        )
+        async for document in cursor.batch_size(len(users) + 1)
+    }
+
+
+async def _holdings(
+    database: AsyncDatabase[Document], session: AsyncClientSession, routes: Sequence[Route]
+) -> dict[tuple[str, str], Holding]:
+    found: dict[tuple[str, str], Holding] = {}
+    for key, users in _keys_wanted(routes).items():
+        query: Document = {"collapse_key": key, "retracted": False}
+        if users is not None:
+            query["user_id"] = {"$in": sorted(users)}
+        fields = {"_id": 0, "user_id": 1, "seq": 1, "read": 1, "archived": 1}
+        async for document in database[INBOX].find(query, fields, session=session):
+            user = document["user_id"]
+            found[(user, key)] = Holding(
+                user, document["seq"], document.get("read", False), document.get("archived", False)
+            )
+    return found
+
+
+async def plan_on_streams(
+    database: AsyncDatabase[Document],
+    session: AsyncClientSession,
+    routes: Sequence[Route],
+    entries: list[InboxEntry],
+    now: datetime,
+) -> StreamPlan:
+    """Read the counters and collapse holdings the batch needs, then place it on the streams."""
+    holdings = await _holdings(database, session, routes)
+    users = sorted({entry.user_id for entry in entries} | {user for user, _ in holdings})
+    counters = await read_users(database, session, users)
+    return plan_stream(routes, entries, counters, holdings, now)
+
+
+async def write_changes(
+    database: AsyncDatabase[Document],
+    session: AsyncClientSession,
+    changes: Sequence[StreamChange],
+    users: Mapping[str, UserStream],
+    heads: Mapping[str, int],
 ) -> None:
-    if not entries:
-        return
-    await database[INBOX].insert_many([entry_document(entry) for entry in entries], session=session)
-    heads = {entry.user_id: entry.seq for entry in entries}
-    await database[COUNTERS].bulk_write(
-        [UpdateOne({"_id": u}, {"$set": {"head": h}}, upsert=True) for u, h in heads.items()],
-        session=session,
-    )
+    """Insert ``changes`` and set the counters of ``users`` (and the v1 ``heads`` given)."""
+    if changes:
+        await database[CHANGES].insert_many(
+            [change_document(change) for change in changes], session=session
+        )
+    updates = [_counters_update(user, stream, heads.get(user)) for user, stream in users.items()]
+    if updates:
+        await database[COUNTERS].bulk_write(updates, session=session)
+
+
+def _counters_update(user: str, stream: UserStream, head: int | None) -> UpdateOne:
+    fields = {"pos": stream.pos, "unread": stream.unread, "unarchived": stream.unarchived}
+    if head is not None:
+        return UpdateOne({"_id": user}, {"$set": {**fields, "head": head}}, upsert=True)
+    return UpdateOne({"_id": user}, {"$set": fields, "$setOnInsert": {"head": 0}}, upsert=True)
+
+
+async def write_entries(
+    database: AsyncDatabase[Document], session: AsyncClientSession, plan: StreamPlan
+) -> None:
+    """Insert the planned entries, mark what they retract, write the changes and counters."""
+    if plan.notifications:
+        documents = [
+            entry_document(placed, key)
+            for placed, key in zip(plan.notifications, plan.collapse_keys, strict=True)
+        ]
+        await database[INBOX].insert_many(documents, session=session)
+    if plan.retracted:
+        await database[INBOX].bulk_write(
+            [
+                UpdateOne({"user_id": held.user_id, "seq": held.seq}, {"$set": {"retracted": True}})
+                for held in plan.retracted
+            ],
+            session=session,
+        )
+    heads = {placed.user_id: placed.entry.seq for placed in plan.notifications}
+    await write_changes(database, session, plan.changes, plan.users, heads)

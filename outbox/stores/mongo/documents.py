@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from foundation.constants import NOTIFY
 from outbox.records import (
     InboxEntry,
     Notification,
@@ -17,6 +18,7 @@ from outbox.records import (
     audience_from_dict,
     audience_to_dict,
 )
+from outbox.stream import ChangeOp, Counts, StreamChange, StreamNotification
 from outbox.timestamps import from_micros, to_micros
 
 type Document = dict[str, Any]
@@ -38,6 +40,8 @@ def outbox_document(record: OutboxRecord) -> Document:
         "attempts": record.attempts,
         "last_error": record.last_error,
         **next_attempt_fields(record.next_attempt_at),
+        "kind": record.kind,
+        "collapse_key": record.collapse_key,
     }
 
 
@@ -65,6 +69,8 @@ def record_from_document(document: Mapping[str, Any]) -> OutboxRecord:
         attempts=document.get("attempts", 0),
         last_error=document.get("last_error"),
         next_attempt_at=optional_time(document.get("next_attempt_us")),
+        kind=document.get("kind", NOTIFY),
+        collapse_key=document.get("collapse_key"),
     )
 
 
@@ -90,14 +96,63 @@ def notification_from_document(document: Mapping[str, Any]) -> Notification:
     )
 
 
-def entry_document(entry: InboxEntry) -> Document:
-    return {
+def entry_document(placed: StreamNotification, collapse_key: str | None) -> Document:
+    """An inbox entry with its stream fields; state fields start false (see the migration)."""
+    entry = placed.entry
+    document: Document = {
         "user_id": entry.user_id,
         "seq": entry.seq,
         "notification_id": entry.notification.id,
+        "event": entry.notification.event,
         "routed_at": entry.routed_at,
         "routed_us": to_micros(entry.routed_at),
+        "pos": placed.pos,
+        "read": False,
+        "archived": False,
+        "retracted": False,
+        "unread_after": placed.counts.unread,
+        "unarchived_after": placed.counts.unarchived,
     }
+    if collapse_key is not None:  # absent otherwise: the collapse index is partial
+        document["collapse_key"] = collapse_key
+    if placed.replaces is not None:
+        document["replaces"] = placed.replaces
+    return document
+
+
+def stream_notification(document: Mapping[str, Any], body: Notification) -> StreamNotification:
+    """Decode an inbox entry written by :func:`entry_document` (or backfilled by version 3)."""
+    entry = InboxEntry(
+        document["user_id"], document["seq"], body, from_micros(document["routed_us"])
+    )
+    counts = Counts(document.get("unread_after", 0), document.get("unarchived_after", 0))
+    return StreamNotification(entry, document["pos"], counts, document.get("replaces"))
+
+
+def change_document(change: StreamChange) -> Document:
+    return {
+        "user_id": change.user_id,
+        "pos": change.pos,
+        "op": change.op.value,
+        "seqs": list(change.seqs),
+        "upto": change.upto,
+        "at": change.at,
+        "at_us": to_micros(change.at),
+        "unread_after": change.counts.unread,
+        "unarchived_after": change.counts.unarchived,
+    }
+
+
+def change_from_document(document: Mapping[str, Any]) -> StreamChange:
+    return StreamChange(
+        user_id=document["user_id"],
+        pos=document["pos"],
+        op=ChangeOp(document["op"]),
+        seqs=tuple(document["seqs"]),
+        upto=document.get("upto"),
+        counts=Counts(document["unread_after"], document["unarchived_after"]),
+        at=from_micros(document["at_us"]),
+    )
 
 
 def ack_id(user_id: str, device: str) -> Document:

@@ -1,33 +1,34 @@
 """Applying the MongoDB schema history (``migrations.mongo``) to a database.
 
 A version's record (``_id`` = version, ``name``, ``applied_at``) is written after its steps
-succeed, so every step is safe to run again after a crash between the two. The inbox TTL
-index's ``expireAfterSeconds`` is the retention: :func:`apply_mongo` creates the index when
-missing and, when it exists with another value, changes it in place with ``collMod`` (no index
-rebuild), on every run, whether or not a migration was due.
+succeed, so every step is safe to run again after a crash between the two.
 """
 
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any
 
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, DuplicateKeyError
+from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure
 
-from foundation.constants import INBOX, MIGRATIONS
-from migrations.mongo import DEFAULT_RETENTION_SECONDS, INBOX_TTL_INDEX, MONGO_MIGRATIONS
+from foundation.constants import MIGRATIONS
+from migrations.mongo import MONGO_MIGRATIONS
 from migrations.mongo.steps import (
+    Aggregate,
     CreateCollections,
     CreateIndexes,
     DeleteMany,
+    DropIndex,
+    Index,
     MongoMigration,
     Step,
+    UpdateMany,
 )
 from outbox.stores.mongo.documents import Document
 
 type Database = AsyncDatabase[Document]
 
-_MAX_TTL_SECONDS: Final = 2**31 - 1
+_INDEX_NOT_FOUND = 27
 
 
 async def mongo_schema_version(database: Database) -> int:
@@ -47,31 +48,44 @@ async def _create_collections(database: Database, names: tuple[str, ...]) -> Non
             pass  # another migrator created it first
 
 
+def _index_model(index: Index) -> IndexModel:
+    options: dict[str, Any] = {"name": index.name, "unique": index.unique}
+    if index.partial is not None:
+        options["partialFilterExpression"] = dict(index.partial)
+    return IndexModel(list(index.keys), **options)
+
+
+async def _drop_index(database: Database, collection: str, name: str) -> None:
+    try:
+        await database[collection].drop_index(name)
+    except OperationFailure as error:
+        if error.code != _INDEX_NOT_FOUND and "not found" not in str(error).lower():
+            raise
+
+
 async def _carry_out(database: Database, step: Step) -> None:
     match step:
         case CreateCollections(names):
             await _create_collections(database, names)
         case CreateIndexes(collection, indexes):
-            await database[collection].create_indexes(
-                [
-                    IndexModel(list(index.keys), name=index.name, unique=index.unique)
-                    for index in indexes
-                ]
-            )
+            await database[collection].create_indexes([_index_model(i) for i in indexes])
         case DeleteMany(collection, query):
             await database[collection].delete_many(dict(query))
+        case DropIndex(collection, name):
+            await _drop_index(database, collection, name)
+        case UpdateMany(collection, query, pipeline):
+            await database[collection].update_many(dict(query), [dict(s) for s in pipeline])
+        case Aggregate(collection, pipeline):
+            cursor = await database[collection].aggregate([dict(s) for s in pipeline])
+            await cursor.to_list()
 
 
-async def apply_mongo(
-    database: Database, *, retention_seconds: int = DEFAULT_RETENTION_SECONDS
-) -> list[int]:
-    """Apply the missing migrations in version order, then set the inbox TTL to the retention.
+async def apply_mongo(database: Database) -> list[int]:
+    """Apply the missing migrations in version order.
 
-    Returns the versions applied by this call ([] when the schema was current). Raises
-    ``ValueError`` for a retention MongoDB cannot hold and the driver's errors otherwise.
+    Returns the versions applied by this call ([] when the schema was current). Raises the
+    driver's errors.
     """
-    if not 1 <= retention_seconds <= _MAX_TTL_SECONDS:
-        raise ValueError(f"retention_seconds must be 1..{_MAX_TTL_SECONDS}")
     done = {document["_id"] async for document in database[MIGRATIONS].find({}, {"_id": 1})}
     applied: list[int] = []
     for migration in MONGO_MIGRATIONS:
@@ -80,7 +94,6 @@ async def apply_mongo(
         await carry_out(database, migration)
         if await record_version(database, migration):
             applied.append(migration.version)
-    await ensure_inbox_ttl(database, retention_seconds)
     return applied
 
 
@@ -102,19 +115,3 @@ async def record_version(database: Database, migration: MongoMigration) -> bool:
     except DuplicateKeyError:
         return False
     return True
-
-
-async def ensure_inbox_ttl(database: Database, retention_seconds: int) -> None:
-    """Create the inbox TTL index, or change its ``expireAfterSeconds`` with ``collMod``."""
-    indexes = await database[INBOX].index_information()
-    current = indexes.get(INBOX_TTL_INDEX)
-    if current is None:
-        await database[INBOX].create_index(
-            [("routed_at", 1)], name=INBOX_TTL_INDEX, expireAfterSeconds=retention_seconds
-        )
-    elif current.get("expireAfterSeconds") != retention_seconds:
-        await database.command(
-            "collMod",
-            INBOX,
-            index={"name": INBOX_TTL_INDEX, "expireAfterSeconds": retention_seconds},
-        )

@@ -19,7 +19,6 @@ Times are kept as dates and as microseconds (see :mod:`outbox.stores.mongo.docum
 they round-trip exactly.
 """
 
-import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
@@ -39,16 +38,24 @@ from foundation.constants import (
     INBOX,
     LEASES,
     NOTIFICATIONS,
+    NOTIFY,
     OUTBOX,
     PENDING,
     ROUTER_LEASE,
+    WRITE_PROBE,
 )
-from foundation.errors import ConfigurationError
+from foundation.errors import ConfigurationError, StoreError, StoreUnavailable
 from migrations.mongo import LATEST_MONGO_VERSION
 from outbox.port import OutboxStore
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
 from outbox.sequencing import ack_outcome
-from outbox.stores.mongo.appending import fence, plan, store_bodies, write_entries
+from outbox.stores.mongo.appending import (
+    fence,
+    plan,
+    plan_on_streams,
+    store_bodies,
+    write_entries,
+)
 from outbox.stores.mongo.connection import check_deployment, new_client, store_errors, translated
 from outbox.stores.mongo.documents import (
     Document,
@@ -58,15 +65,16 @@ from outbox.stores.mongo.documents import (
     outbox_document,
     record_from_document,
 )
-from outbox.stores.mongo.retention import TRIM_CHUNK, trim_bodies, trim_entries
+from outbox.stores.mongo.inbox_state import InboxStateOperations
 from outbox.stores.mongo.schema import mongo_schema_version
+from outbox.stream import Appended
 from outbox.timestamps import from_micros, to_micros
 
 _MAJORITY = WriteConcern("majority")
 _SNAPSHOT = ReadConcern("snapshot")
 
 
-class MongoStore:
+class MongoStore(InboxStateOperations):
     """The storage port on MongoDB; build it with :meth:`connect`.
 
     ``client`` is the driver client and ``database`` the database holding tidings'
@@ -123,6 +131,19 @@ class MongoStore:
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 
+    async def check_writable(self) -> None:
+        """See the port: one majority write of a marker (the ``write-probe`` document of the
+        leases collection), so no primary, no majority or a full disk all fail it."""
+        try:
+            with translated():
+                await self._collection(LEASES).update_one(
+                    {"_id": WRITE_PROBE}, {"$currentDate": {"checked_at": True}}, upsert=True
+                )
+        except StoreUnavailable:
+            raise
+        except StoreError as error:
+            raise StoreUnavailable(f"MongoDB does not take writes: {error}") from error
+
     @store_errors
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:
         documents = [outbox_document(record) for record in records]
@@ -168,19 +189,27 @@ class MongoStore:
     async def append_to_inbox(
         self, owner: str, now: datetime, routes: Sequence[Route]
     ) -> list[InboxEntry]:
-        async def route(session: AsyncClientSession) -> list[InboxEntry]:
+        return (await self.append_routes(owner, now, routes)).entries
+
+    @store_errors
+    async def append_routes(self, owner: str, now: datetime, routes: Sequence[Route]) -> Appended:
+        notifying = [route for route in routes if route.record.kind == NOTIFY]
+
+        async def route(session: AsyncClientSession) -> Appended:
             await fence(self.database, session, owner, now)
             if not routes:
-                return []
-            bodies = await store_bodies(self.database, session, routes, now)
-            entries = await plan(self.database, session, routes, bodies, now)
-            await write_entries(self.database, session, entries)
+                return Appended([], [])
+            bodies = await store_bodies(self.database, session, notifying, now)
+            entries = await plan(self.database, session, notifying, bodies, now)
+            placed = await plan_on_streams(self.database, session, routes, entries, now)
+            await write_entries(self.database, session, placed)
             await self._collection(OUTBOX).delete_many(
                 {"_id": {"$in": [r.record.id for r in routes]}}, session=session
             )
-            return entries
+            return Appended(entries, placed.stream())
 
-        return await self._transaction(route)
+        result: Appended = await self._transaction(route)
+        return result
 
     @store_errors
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
@@ -308,21 +337,8 @@ class MongoStore:
             return ack_outcome(await self.acked(user_id, device), head, seq)
         return AckOutcome.STORED
 
-    @store_errors
     async def trim(self, before: datetime) -> int:
-        deleted = 0
-        scanned = TRIM_CHUNK
-        while scanned == TRIM_CHUNK:
-            scanned, removed = await self._transaction(
-                functools.partial(trim_entries, self.database, before=before)
-            )
-            deleted += removed
-        after: str | None = ""
-        while after is not None:
-            after = await self._transaction(
-                functools.partial(trim_bodies, self.database, before=before, after=after)
-            )
-        return deleted
+        return (await self.trim_stream(before, before)).deleted
 
 
 if TYPE_CHECKING:

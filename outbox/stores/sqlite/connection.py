@@ -9,23 +9,83 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
+from foundation.constants import LEASES, WRITE_PROBE
 from foundation.errors import StoreError, StoreUnavailable
+from outbox.stores.sqlite.files import unwritable_reason
 
 BUSY_TIMEOUT_SECONDS: Final = 5.0
 
-# Result codes (primary, low byte) that mean "could not get at the file", not "bad request".
+# Result codes (primary, low byte) that mean "could not get at the file" (and may pass once
+# someone fixes it), not "bad request".
 _UNAVAILABLE_CODES: Final = frozenset(
-    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN}
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_FULL,
+    }
+)
+# Result codes whose cause may be in the file system: worth asking it.
+_FILE_CODES: Final = frozenset(
+    {
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_PERM,
+    }
 )
 
 
-def store_error(error: sqlite3.Error) -> StoreError:
-    """Translate a driver error: ``StoreUnavailable`` when the file could not be opened or
-    stayed locked beyond the busy timeout, ``StoreError`` for anything else."""
+def _primary_code(error: sqlite3.Error) -> int | None:
     code = getattr(error, "sqlite_errorcode", None)
-    if code is not None and (code & 0xFF) in _UNAVAILABLE_CODES:
+    return None if code is None else code & 0xFF
+
+
+def store_error(error: sqlite3.Error, path: Path | None = None) -> StoreError:
+    """Translate a driver error: ``StoreUnavailable`` when the file could not be opened or
+    written (locked beyond the busy timeout, read-only, full), ``StoreError`` otherwise.
+
+    With the store's ``path``, a failure the file system explains says so, naming the cause
+    and the path (:func:`~outbox.stores.sqlite.files.unwritable_reason`) instead of SQLite's
+    "unable to open database file".
+    """
+    code = _primary_code(error)
+    if path is not None and code in _FILE_CODES:
+        reason = unwritable_reason(path)
+        if reason is not None:
+            return StoreUnavailable(f"the sqlite store cannot be written: {reason} ({error})")
+    if code in _UNAVAILABLE_CODES:
         return StoreUnavailable(f"sqlite store unavailable: {error}")
     return StoreError(f"sqlite store error: {error}")
+
+
+def probe_write(conn: sqlite3.Connection) -> None:
+    """Begin a write on ``conn`` and roll it back: nothing is written, nothing waits.
+
+    Raises ``sqlite3.Error`` when SQLite refuses to write through ``conn`` (a connection
+    opened while the file was read-only stays read-only). Another connection holding the
+    write lock is taken as an answer, not waited for: someone is writing, so the file takes
+    writes. Must not run inside a transaction.
+    """
+    busy_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if _primary_code(error) == sqlite3.SQLITE_BUSY:
+                return
+            raise
+        try:
+            conn.execute(
+                f"INSERT INTO {LEASES} (name, owner, until) VALUES (?, '', 0)", (WRITE_PROBE,)
+            )
+        finally:
+            conn.execute("ROLLBACK")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
 
 
 def connect(

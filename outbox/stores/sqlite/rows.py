@@ -25,7 +25,7 @@ from outbox.timestamps import from_micros, to_micros
 # The order ``record_row`` writes and ``record_from_row`` reads.
 RECORD_COLUMNS: Final = (
     "id, notification_id, event, data, audience, dedup_key, origin_session, created_at, "
-    "status, attempts, last_error, next_attempt_at"
+    "status, attempts, last_error, next_attempt_at, kind, collapse_key"
 )
 
 
@@ -63,6 +63,8 @@ def record_row(record: OutboxRecord) -> tuple[object, ...]:
         record.attempts,
         record.last_error,
         optional_micros(record.next_attempt_at),
+        record.kind,
+        record.collapse_key,
     )
 
 
@@ -70,7 +72,7 @@ def record_from_row(row: Sequence[Any]) -> OutboxRecord:
     """A record from the columns of ``RECORD_COLUMNS``, in that order."""
     record_id, notification_id, event, data, audience = row[:5]
     dedup_key, origin_session, created_at, status = row[5:9]
-    attempts, last_error, next_attempt_at = row[9:]
+    attempts, last_error, next_attempt_at, kind, collapse_key = row[9:]
     # Positional: this runs once per claimed record, and keywords cost a third more.
     return OutboxRecord(
         record_id,
@@ -85,6 +87,8 @@ def record_from_row(row: Sequence[Any]) -> OutboxRecord:
         attempts,
         last_error,
         None if next_attempt_at is None else from_micros(next_attempt_at),
+        kind,
+        collapse_key,
     )
 
 

@@ -60,11 +60,11 @@ def apply_sqlite(path: Path) -> list[int]:
     except OSError as error:
         raise StoreUnavailable(f"cannot create the sqlite store at {path}: {error}") from error
     except sqlite3.Error as error:
-        raise store_error(error) from error
+        raise store_error(error, path) from error
     try:
         conn.execute(CREATE_MIGRATIONS_TABLE)
         return [m.version for m in SQLITE_MIGRATIONS if _apply_one(conn, m)]
     except sqlite3.Error as error:
-        raise store_error(error) from error
+        raise store_error(error, path) from error
     finally:
         conn.close()

@@ -23,13 +23,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-from foundation.errors import ConfigurationError, StoreError
+from foundation.errors import ConfigurationError, StoreError, StoreUnavailable
 from migrations.sqlite import LATEST_SQLITE_VERSION
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
+from outbox.stores.sqlite import stream, stream_reads
 from outbox.stores.sqlite import transactions as tx
 from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
-from outbox.stores.sqlite.connection import BUSY_TIMEOUT_SECONDS, connect, store_error
+from outbox.stores.sqlite.connection import (
+    BUSY_TIMEOUT_SECONDS,
+    connect,
+    probe_write,
+    store_error,
+)
+from outbox.stores.sqlite.files import unwritable_reason
 from outbox.stores.sqlite.schema import sqlite_schema_version
+from outbox.stream import (
+    Appended,
+    InboxItem,
+    ItemFilter,
+    Mark,
+    MarkResult,
+    StreamHead,
+    StreamItem,
+    TrimReport,
+)
 
 
 def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -40,12 +57,12 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
     try:
         conn = connect(path, create=False, busy_timeout=busy_timeout)
     except sqlite3.Error as error:
-        raise store_error(error) from error
+        raise store_error(error, path) from error
     try:
         version = sqlite_schema_version(conn)
     except sqlite3.Error as error:
         conn.close()
-        raise store_error(error) from error
+        raise store_error(error, path) from error
     if version < LATEST_SQLITE_VERSION:
         conn.close()
         raise ConfigurationError(
@@ -56,11 +73,20 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _translated[T](operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+def _translated[T](
+    operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, path: Path
+) -> T:
     try:
         return operation(conn)
     except sqlite3.Error as error:
-        raise store_error(error) from error
+        raise store_error(error, path) from error
+
+
+def _check_writable(conn: sqlite3.Connection, path: Path) -> None:
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise StoreUnavailable(f"the sqlite store cannot be written: {reason}")
+    probe_write(conn)
 
 
 class SqliteStore:
@@ -72,13 +98,19 @@ class SqliteStore:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, checkpointer: WalCheckpointer
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        checkpointer: WalCheckpointer,
+        path: Path,
     ) -> None:
-        """Wrap ``conn``, which must have been opened on ``executor``'s only thread.
+        """Wrap ``conn`` on the file ``path``; ``conn`` must have been opened on ``executor``'s
+        only thread.
 
         Must be called inside a running event loop: it starts ``checkpointer``'s task.
         """
         self._conn = conn
+        self._path = path
         self._executor = executor
         self.checkpointer = checkpointer
         self._checkpointing = asyncio.create_task(checkpointer.run(), name="sqlite-checkpoints")
@@ -100,13 +132,15 @@ class SqliteStore:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(conn, executor, WalCheckpointer(path))
+        return cls(conn, executor, WalCheckpointer(path), path)
 
     async def _run[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the sqlite store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _translated, operation, self._conn)
+        return await loop.run_in_executor(
+            self._executor, _translated, operation, self._conn, self._path
+        )
 
     async def _write[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run a write ``operation`` (its own transaction), then let the log be checkpointed."""
@@ -133,6 +167,13 @@ class SqliteStore:
         """Return when the file answers a query."""
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
 
+    async def check_writable(self) -> None:
+        """See the port. Asks the file system first (a read-only mount, file or directory, a
+        full disk: see :mod:`outbox.stores.sqlite.files`), then begins a write and rolls it
+        back; another process holding the write lock counts as writable (never waited for).
+        """
+        await self._run(lambda conn: _check_writable(conn, self._path))
+
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:
         """Write ``records`` as pending in one transaction; an id already stored is skipped."""
         await self._write(lambda conn: tx.add(conn, records))
@@ -147,6 +188,10 @@ class SqliteStore:
         self, owner: str, now: datetime, routes: Sequence[Route]
     ) -> list[InboxEntry]:
         """See the port. The entries come back in route order, hence seq order per user."""
+        return (await self.append_routes(owner, now, routes)).entries
+
+    async def append_routes(self, owner: str, now: datetime, routes: Sequence[Route]) -> Appended:
+        """See the port; one ``BEGIN IMMEDIATE`` transaction."""
         return await self._write(lambda conn: tx.append(conn, owner, now, routes))
 
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
@@ -192,4 +237,38 @@ class SqliteStore:
 
     async def trim(self, before: datetime) -> int:
         """See the port."""
-        return await self._write(lambda conn: tx.trim(conn, before))
+        return (await self.trim_stream(before, before)).deleted
+
+    async def trim_stream(self, before: datetime, now: datetime) -> TrimReport:
+        """See the port; one transaction, however much it deletes."""
+        return await self._write(lambda conn: stream.trim(conn, before, now))
+
+    async def stream_head(self, user_id: str) -> StreamHead:
+        """See the port."""
+        return await self._run(lambda conn: stream_reads.stream_head(conn, user_id))
+
+    async def read_stream_after(self, user_id: str, after_pos: int, limit: int) -> list[StreamItem]:
+        """See the port."""
+        return await self._run(
+            lambda conn: stream_reads.read_stream(conn, user_id, after_pos, limit)
+        )
+
+    async def apply_mark(self, user_id: str, mark: Mark, now: datetime) -> MarkResult:
+        """See the port; one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._write(lambda conn: stream.apply_mark(conn, user_id, mark, now))
+
+    async def list_items(
+        self, user_id: str, after_seq: int, limit: int, chosen: ItemFilter
+    ) -> list[InboxItem]:
+        """See the port."""
+        return await self._run(
+            lambda conn: stream_reads.list_items(conn, user_id, after_seq, limit, chosen)
+        )
+
+    async def stream_acked(self, user_id: str, device: str) -> int:
+        """See the port."""
+        return await self._run(lambda conn: stream_reads.stream_acked(conn, user_id, device))
+
+    async def record_stream_ack(self, user_id: str, device: str, pos: int) -> AckOutcome:
+        """See the port; decided and written in one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._write(lambda conn: stream.record_stream_ack(conn, user_id, device, pos))

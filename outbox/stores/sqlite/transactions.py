@@ -20,6 +20,7 @@ from foundation.constants import (
     INBOX,
     LEASES,
     NOTIFICATIONS,
+    NOTIFY,
     OUTBOX,
     PENDING,
     ROUTER_LEASE,
@@ -27,6 +28,8 @@ from foundation.constants import (
 from foundation.errors import LeaseLost
 from outbox.records import AckOutcome, InboxEntry, LagFigures, Notification, OutboxRecord, Route
 from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
+from outbox.state_rules import StreamPlan
+from outbox.stores.sqlite import stream_routing as stream
 from outbox.stores.sqlite.rows import (
     RECORD_COLUMNS,
     dumps,
@@ -36,11 +39,12 @@ from outbox.stores.sqlite.rows import (
     record_from_row,
     record_row,
 )
+from outbox.stream import Appended
 from outbox.timestamps import from_micros, to_micros
 
 INSERT_RECORD: Final = (
-    f"INSERT INTO {OUTBOX} ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (id) DO NOTHING"
+    f"INSERT INTO {OUTBOX} ({RECORD_COLUMNS}) "
+    f"VALUES ({', '.join('?' * (RECORD_COLUMNS.count(',') + 1))}) ON CONFLICT (id) DO NOTHING"
 )
 _SELECT_DUE: Final = (
     f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? "
@@ -71,6 +75,9 @@ def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+write_transaction: Final = _write_transaction  # for the other modules of this adapter
 
 
 def add(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
@@ -144,6 +151,7 @@ def _write_routing(
     heads: dict[str, int],
     routes: Sequence[Route],
     routed_at_us: int,
+    plan: StreamPlan,
 ) -> None:
     conn.executemany(
         f"INSERT OR IGNORE INTO {NOTIFICATIONS} (id, event, data, created_at, origin_session) "
@@ -155,32 +163,27 @@ def _write_routing(
     )
     # A plain INSERT: a duplicate (user, seq) or (notification, user) here is a bug, and the
     # failure rolls the whole batch back rather than leaving a gap.
-    conn.executemany(
-        f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at) VALUES (?, ?, ?, ?)",
-        [(e.user_id, e.seq, e.notification.id, routed_at_us) for e in entries],
-    )
-    conn.executemany(
-        f"INSERT INTO {COUNTERS} (user_id, head) VALUES (?, ?) "
-        "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head",
-        list(heads.items()),
-    )
+    conn.executemany(stream.INSERT_ENTRY, stream.inbox_rows(entries, plan, routed_at_us))
+    stream.write_plan(conn, plan, heads)  # the heads with the stream counters
     conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", [(r.record.id,) for r in routes])
 
 
 def append(
     conn: sqlite3.Connection, owner: str, now: datetime, routes: Sequence[Route]
-) -> list[InboxEntry]:
-    """``OutboxStore.append_to_inbox`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+) -> Appended:
+    """``OutboxStore.append_routes`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     now_us = to_micros(now)
+    notifying = [route for route in routes if route.record.kind == NOTIFY]
     with _write_transaction(conn):
         _check_lease(conn, owner, now_us)
-        stored = _stored_bodies(conn, {route.record.notification_id for route in routes})
-        bodies, new_bodies = batch_bodies(routes, stored)
+        stored = _stored_bodies(conn, {route.record.notification_id for route in notifying})
+        bodies, new_bodies = batch_bodies(notifying, stored)
         held = _holders(conn, stored.keys())
-        heads = _heads(conn, {user for route in routes for user in route.recipients})
-        entries = plan_entries(routes, bodies, held, heads, now)
-        _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us)
-    return entries
+        heads = _heads(conn, {user for route in notifying for user in route.recipients})
+        entries = plan_entries(notifying, bodies, held, heads, now)
+        plan = stream.plan_batch(conn, routes, entries, now)
+        _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us, plan)
+    return Appended(entries, plan.stream())
 
 
 def record_failure(
@@ -283,16 +286,3 @@ def record_ack(conn: sqlite3.Connection, user_id: str, device: str, seq: int) ->
                 (user_id, device, seq),
             )
     return outcome
-
-
-def trim(conn: sqlite3.Connection, before: datetime) -> int:
-    """``OutboxStore.trim`` (see ``outbox/port.py``) as one transaction on ``conn``."""
-    before_us = to_micros(before)
-    with _write_transaction(conn):
-        deleted = conn.execute(f"DELETE FROM {INBOX} WHERE routed_at < ?", (before_us,)).rowcount
-        conn.execute(
-            f"DELETE FROM {NOTIFICATIONS} WHERE created_at < ? AND NOT EXISTS "
-            f"(SELECT 1 FROM {INBOX} WHERE notification_id = {NOTIFICATIONS}.id)",
-            (before_us,),
-        )
-    return deleted

@@ -59,7 +59,8 @@ export class TidingsServer {
       TIDINGS_DATA_DIR: this.dataDir,
       TIDINGS_PORT: String(this.port),
       TIDINGS_HOST: "127.0.0.1",
-      TIDINGS_REDIS_URL: "redis://127.0.0.1:6379/12",
+      // A private Redis when one is given (pub/sub channels are server-wide).
+      TIDINGS_REDIS_URL: process.env.TIDINGS_JS_TEST_REDIS_URL ?? "redis://127.0.0.1:6379/12",
       TIDINGS_JWT_SECRET: SECRET,
       TIDINGS_SWEEP_INTERVAL_SECONDS: "0.05",
       TIDINGS_LEASE_SECONDS: "1",

@@ -3,8 +3,10 @@ import WebSocket from "ws";
 
 import {
   type ClientState,
+  type Counts,
   LocalStorageCursorStore,
   type Notification,
+  type StateChange,
   type ResyncInfo,
   TidingsClient,
   type TidingsError,
@@ -28,6 +30,16 @@ const inBrowser = new TidingsClient({
   backoff: { maxDelayMs: 60_000 },
   acks: { maxItems: 50 },
 });
+
+const withState = new TidingsClient({
+  url: "https://api.example.com/tidings",
+  getToken: () => "token",
+  protocol: 2,
+  onChange: (change: StateChange) => console.log(change.op, change.seqs, change.upto),
+  onCounts: (counts: Counts) => console.log(counts.unread, counts.unarchived),
+});
+void withState.markRead([1, 2]).then(() => withState.markAllRead());
+console.log(withState.counts?.unread, withState.itemState(1)?.archived);
 
 inNode.start();
 void inBrowser.stop();
