@@ -98,7 +98,7 @@ async def test_ticket_never_outlives_its_token(
 ) -> None:
     await tickets.issue(PRINCIPAL, now=PRINCIPAL.expires_at - 4.5)
 
-    [key] = await redis_client.keys("*")
+    [key] = await redis_client.keys(TICKET_KEY_PREFIX + "*")
     assert 0 < await redis_client.ttl(key) <= 5
 
 
