@@ -78,7 +78,7 @@ async def test_redis_holds_only_a_hash_of_the_ticket(
 ) -> None:
     ticket = await tickets.issue(PRINCIPAL, now=NOW)
 
-    keys = [key.decode() for key in await redis_client.keys("*")]
+    keys = [key.decode() for key in await redis_client.keys(TICKET_KEY_PREFIX + "*")]
     assert keys == [TICKET_KEY_PREFIX + hashlib.sha256(ticket.encode()).hexdigest()]
     assert ticket not in keys[0]
     assert ticket.encode() not in await redis_client.get(keys[0])
@@ -89,7 +89,7 @@ async def test_ticket_expires_within_the_ttl(
 ) -> None:
     await tickets.issue(PRINCIPAL, now=NOW)
 
-    [key] = await redis_client.keys("*")
+    [key] = await redis_client.keys(TICKET_KEY_PREFIX + "*")
     assert 0 < await redis_client.ttl(key) <= TTL
 
 
@@ -98,7 +98,7 @@ async def test_ticket_never_outlives_its_token(
 ) -> None:
     await tickets.issue(PRINCIPAL, now=PRINCIPAL.expires_at - 4.5)
 
-    [key] = await redis_client.keys("*")
+    [key] = await redis_client.keys(TICKET_KEY_PREFIX + "*")
     assert 0 < await redis_client.ttl(key) <= 5
 
 
