@@ -12,7 +12,9 @@ refreshes) run in one task that exists while there are any and ends when there a
 Nothing else is a task: frames are written from the callback that produced them.
 
 **Writes.** Frames go straight to the socket while it keeps up, the frames of one batch (a
-replay page, the entries of a routed batch) in one write. While the socket is stalled (its
+replay page, the entries of a routed batch) in one write. Frames from a live batch wait until
+the hub has handed every connection its part (``LiveHub.after_dispatch``), so that the
+batch's writes to all its sockets go out back to back. While the socket is stalled (its
 buffer is full because the client does not read), frames wait in a backlog of at most
 ``send_queue_size``; one more closes the connection with 4408 at once, so a slow client
 costs a bounded amount of memory and never slows the others. A burst written while the
@@ -22,8 +24,9 @@ for the size of what it was sent.
 **The end.** A connection ends when the session closes it (its close frame goes after the
 frames written before it, and 4408 drops the backlog) or when the client closes or goes
 away. Acks the client sent before that are still stored; other pending requests are
-dropped. ``ws_closes_total`` counts every connection once, by the code that ended it: the
-server's, the client's, or 1006 when the connection was lost without one.
+dropped (:attr:`Connection.kept_after_end` names what is kept). ``ws_closes_total`` counts
+every connection once, by the code that ended it: the server's, the client's, or 1005/1006
+when it was lost without one.
 """
 
 import asyncio
