@@ -16,6 +16,7 @@ import httpx
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Opcode
 
 from tests.delivery.helpers import (
     RawWebSocket,
@@ -178,5 +179,37 @@ async def test_a_client_that_never_answers_pings_is_closed(tmp_path: Path, redis
                 return client.tcp_state() != 1  # TCP_ESTABLISHED
 
             await until(dropped, 10, "the node to close a client that answers no ping")
+        finally:
+            client.close()
+
+
+class PingCountingClient(RawWebSocket):
+    """A raw client that answers pings (websockets queues the pong) and counts them."""
+
+    pings = 0
+
+    def _collect(self) -> None:
+        for event in self.protocol.events_received():
+            if getattr(event, "opcode", None) is Opcode.PING:
+                self.pings += 1
+            elif getattr(event, "opcode", None) is Opcode.TEXT:
+                self.frames.append(json.loads(event.data))
+
+
+async def test_a_client_that_answers_pings_stays_connected(tmp_path: Path, redis_url: str) -> None:
+    settings = make_settings(tmp_path, redis_url, ping_interval_seconds=0.5)
+    async with running_node(settings) as node:
+        url = node.ws(f"token={token(unique('alice'))}&since=0")
+        client = await PingCountingClient.connect(url)
+        try:
+            # Each ping is answered by the next read; three of them outlast a pong deadline.
+            while client.pings < 3:
+                assert await client.read_some(5), "the node closed a client that answers pings"
+            client.protocol.send_text(json.dumps({"type": "ack", "seq": 5}).encode())
+            for data in client.protocol.data_to_send():
+                await asyncio.get_running_loop().sock_sendall(client.sock, data)
+            while not any(frame["type"] == "error" for frame in client.frames):
+                await client.read_some(5)
+            assert client.frames[-1]["code"] == "ack_above_head"  # still served
         finally:
             client.close()
