@@ -16,19 +16,16 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
+from broker import Broker
 from delivery.auth import Principal
 from foundation.constants import LIVE_CHANNEL, REVOKE_CHANNEL
+from foundation.errors import SignalUnavailable
 from foundation.outage import Outage
 from outbox.live_wire import LiveBatch, decode_live_batch
 from outbox.records import InboxEntry, Notification
 from outbox.stream import StreamItem
 
 log = logging.getLogger(__name__)
-
-_REVOKE_CHANNEL = REVOKE_CHANNEL.encode()
 
 
 class LiveListener(Protocol):
@@ -68,8 +65,8 @@ def _wants_stream(listener: LiveListener) -> bool:
 class LiveHub:
     """Keeps one subscription alive and dispatches batches to local listeners."""
 
-    def __init__(self, redis: aioredis.Redis, *, channel: str = LIVE_CHANNEL) -> None:
-        self._redis = redis
+    def __init__(self, broker: Broker, *, channel: str = LIVE_CHANNEL) -> None:
+        self._broker = broker
         self._channel = channel
         self._outage = Outage("redis (live subscription)", logger=log, base_seconds=0.05)
         self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
@@ -234,25 +231,22 @@ class LiveHub:
             try:
                 await self._listen()
                 error: BaseException = ConnectionError("the subscription ended")
-            except (RedisError, OSError) as failure:
+            except SignalUnavailable as failure:
                 error = failure
             self._subscribed.clear()
             await asyncio.sleep(self._outage.failed(error))  # reconnect backoff
 
     async def _listen(self) -> None:
-        async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(self._channel, REVOKE_CHANNEL)
+        async with self._broker.subscribe([self._channel, REVOKE_CHANNEL]) as subscription:
             self._subscribed.set()
             self._outage.recovered()
             for listener in self._all_listeners():
                 listener.on_resync()
-            async for message in pubsub.listen():
-                if message["type"] != "message":
-                    continue
-                if message["channel"] == _REVOKE_CHANNEL:
-                    self.revoke(message["data"].decode(errors="replace"))
+            async for channel, data in subscription:
+                if channel == REVOKE_CHANNEL:
+                    self.revoke(data.decode(errors="replace"))
                 else:
-                    self.dispatch(message["data"])
+                    self.dispatch(data)
                     # Messages already buffered are read without suspending: let the
                     # connections write this batch before the next one is queued.
                     await asyncio.sleep(0)

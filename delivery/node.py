@@ -11,8 +11,7 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
+from broker import Broker, open_broker
 from delivery.auth import RevocationCheck, TokenVerifier, load_revocation_check
 from delivery.hub import LiveHub
 from delivery.metrics import DeliveryMetrics
@@ -30,12 +29,12 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class DeliveryNode:
-    """The node's settings, store, Redis, live hub, token verifier, tickets, metrics,
+    """The node's settings, store, broker, live hub, token verifier, tickets, metrics,
     per-user rate limits, and the timer wheel of its connections (token expiry, pings)."""
 
     settings: Settings
     store: OutboxStore
-    redis: aioredis.Redis
+    broker: Broker
     hub: LiveHub
     verifier: TokenVerifier
     tickets: TicketStore
@@ -46,34 +45,40 @@ class DeliveryNode:
 
 @contextlib.asynccontextmanager
 async def open_node(
-    settings: Settings, *, revocation_check: RevocationCheck | None = None
+    settings: Settings,
+    *,
+    revocation_check: RevocationCheck | None = None,
+    broker: Broker | None = None,
 ) -> AsyncIterator[DeliveryNode]:
-    """Open the store, Redis and the live hub; on exit close every connection with 1001.
+    """Open the store, the broker and the live hub; on exit close every connection with 1001.
 
-    ``revocation_check`` defaults to the one ``TIDINGS_REVOCATION_CHECK`` names. Raises
+    ``revocation_check`` defaults to the one ``TIDINGS_REVOCATION_CHECK`` names. ``broker``
+    is the process's (shared with a worker or the host's hooks in the same process), which
+    the caller closes; without one the node opens its own from ``TIDINGS_REDIS_URL``. Raises
     ``ConfigurationError`` for unusable auth settings or a check that cannot be loaded,
     before anything is opened.
     """
     check = revocation_check or load_revocation_check(settings.revocation_check)
     verifier = TokenVerifier(settings, check)
     store = await open_store(settings)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    hub = LiveHub(redis)
+    own_broker = broker is None
+    signals = open_broker(settings) if broker is None else broker
+    hub = LiveHub(signals)
     node = DeliveryNode(
         settings=settings,
         store=store,
-        redis=redis,
+        broker=signals,
         hub=hub,
         verifier=verifier,
-        tickets=TicketStore(redis, settings.ticket_ttl_seconds),
+        tickets=TicketStore(signals, settings.ticket_ttl_seconds),
         metrics=DeliveryMetrics(),
-        rate_limits=RateLimits.from_settings(settings, redis),
+        rate_limits=RateLimits.from_settings(settings, signals),
         timers=TimerWheel(),
     )
     hub.on_revocation = functools.partial(close_revoked, hub, verifier)
     await hub.start()
     node.timers.start()
-    tasks = [asyncio.create_task(report_connections(redis, hub, node_key()))]
+    tasks = [asyncio.create_task(report_connections(signals, hub, node_key()))]
     if verifier.checks_revocation and settings.revocation_interval_seconds > 0:
         sweep = sweep_revocations(hub, verifier, settings.revocation_interval_seconds)
         tasks.append(asyncio.create_task(sweep, name="revocation-sweep"))
@@ -86,5 +91,6 @@ async def open_node(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await hub.stop()
-        await redis.aclose()
+        if own_broker:
+            await signals.close()
         await store.close()

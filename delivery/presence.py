@@ -1,4 +1,4 @@
-"""Each delivery node reports its connection count to Redis, for ``tidings status``.
+"""Each delivery node reports its connection count to the broker, for ``tidings status``.
 
 The key expires unless refreshed, so a node that dies stops counting within ``ttl`` seconds.
 """
@@ -9,11 +9,10 @@ import os
 import secrets
 import socket
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
+from broker import Broker
 from delivery.hub import LiveHub
 from foundation.constants import NODE_CONNECTIONS_PREFIX
+from foundation.errors import SignalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +25,19 @@ def node_key() -> str:
 
 
 async def report_connections(
-    redis: aioredis.Redis, hub: LiveHub, key: str, *, every: float = REPORT_SECONDS
+    broker: Broker, hub: LiveHub, key: str, *, every: float = REPORT_SECONDS
 ) -> None:
     """Write the hub's connection count under ``key`` every ``every`` seconds, until
-    cancelled; then delete the key. Redis errors are logged and retried at the next round."""
+    cancelled; then delete the key. Broker errors are logged and retried at the next round."""
     try:
         while True:
             try:
-                await redis.set(key, hub.connection_count, ex=int(every * 3))
-            except (RedisError, OSError) as error:
-                log.debug("could not report connections (%s)", type(error).__name__)
+                await broker.put(key, b"%d" % hub.connection_count, every * 3)
+            except SignalUnavailable as error:
+                log.debug("could not report connections (%s)", error)
             await asyncio.sleep(every)  # the report period
     finally:
         try:
-            await redis.delete(key)
-        except (RedisError, OSError):
+            await broker.delete(key)
+        except SignalUnavailable:
             pass  # the key expires on its own

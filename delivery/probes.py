@@ -4,12 +4,11 @@ import asyncio
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from redis.exceptions import RedisError
 
 from delivery.node import DeliveryNode
 from delivery.responses import JsonResponse, TidingsRoute, error_response
 from foundation.constants import ROUTED_COUNTER_KEY
-from foundation.errors import StoreError
+from foundation.errors import SignalUnavailable, StoreError
 
 router = APIRouter(route_class=TidingsRoute)
 
@@ -55,14 +54,14 @@ async def _store_problem(node: DeliveryNode) -> str | None:
 
 
 async def _redis_problem(node: DeliveryNode) -> str | None:
-    """Why Redis is not usable (the error's type only: its text names hosts), or None."""
+    """Why the broker (Redis) is not usable (no host names), or None."""
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            await node.redis.ping()
+            await node.broker.ping()
     except TimeoutError:
         return f"redis: no answer within {PROBE_TIMEOUT_SECONDS:g} s"
-    except (RedisError, OSError) as error:
-        return f"redis: not answering ({type(error).__name__})"
+    except SignalUnavailable as error:
+        return f"redis: not answering ({error})"
     return None
 
 
@@ -72,8 +71,8 @@ async def metrics(request: Request) -> Response:
     node = _node(request)
     figures = await node.store.lag()
     try:
-        routed = int(await node.redis.get(ROUTED_COUNTER_KEY) or 0)
-    except (RedisError, OSError):
+        routed = await node.broker.counter(ROUTED_COUNTER_KEY)
+    except SignalUnavailable:
         routed = int(node.metrics.routed.value)  # keep the last known value
     node.metrics.connections.set(node.hub.connection_count)
     node.metrics.observe_outbox(figures, datetime.now(UTC), routed)

@@ -11,19 +11,16 @@ import logging
 import math
 import time
 from enum import StrEnum
-from typing import Any, Final
 
-import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
+from broker import Broker
 from foundation.settings import Settings
 
 log = logging.getLogger(__name__)
-
-KEY_PREFIX: Final = "tidings:limits"
 
 
 class Budget(StrEnum):
@@ -43,17 +40,10 @@ class RateLimits:
         self._failing = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: aioredis.Redis) -> "RateLimits":
-        """Budgets from ``TIDINGS_*_RATE_LIMIT``, counted on ``redis`` (whose connections
-        the caller owns and closes)."""
-        shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
-        storage = RedisStorage(
-            "async+" + settings.redis_url,
-            implementation="redispy",
-            wrap_exceptions=True,
-            key_prefix=KEY_PREFIX,
-            **shared,
-        )
+    def from_settings(cls, settings: Settings, broker: Broker) -> "RateLimits":
+        """Budgets from ``TIDINGS_*_RATE_LIMIT``, counted where ``broker`` keeps state (on all
+        nodes together with Redis)."""
+        storage = broker.rate_limit_storage()
         rates = {
             Budget.REST: parse(settings.rest_rate_limit),
             Budget.TICKET: parse(settings.ticket_rate_limit),

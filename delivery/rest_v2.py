@@ -59,7 +59,7 @@ async def mark(request: Request, user: PrincipalDep, node: NodeDep) -> JsonRespo
     if result.outcome is MarkOutcome.ABOVE_HEAD:
         raise ApiError(409, result.outcome.value, "the mark names a seq above the newest one")
     if result.change is not None:
-        await publish_changes(node.redis, [result.change])
+        await publish_changes(node.broker, [result.change])
     change = stream_item_fields(result.change) if result.change is not None else None
     return JsonResponse({"change": change, **head_fields(result.head)})
 

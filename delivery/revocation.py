@@ -15,13 +15,10 @@ import asyncio
 import logging
 from typing import NoReturn
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
+from broker import Broker
 from delivery.auth import TokenVerifier
 from delivery.hub import LiveHub
 from foundation.constants import REVOKE_CHANNEL
-from foundation.errors import SignalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +40,7 @@ async def close_revoked(hub: LiveHub, verifier: TokenVerifier, user_id: str) -> 
 
 
 async def revoke(
-    redis: aioredis.Redis,
+    broker: Broker,
     user_id: str,
     *,
     hub: LiveHub | None = None,
@@ -59,10 +56,7 @@ async def revoke(
     """
     if hub is not None and verifier is not None:
         await close_revoked(hub, verifier, user_id)
-    try:
-        await redis.publish(REVOKE_CHANNEL, user_id.encode())
-    except (RedisError, OSError) as error:
-        raise SignalUnavailable(f"revocation not published: {type(error).__name__}") from error
+    await broker.publish(REVOKE_CHANNEL, [user_id.encode()])
 
 
 async def sweep_revocations(hub: LiveHub, verifier: TokenVerifier, interval: float) -> NoReturn:

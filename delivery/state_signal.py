@@ -7,28 +7,23 @@ store (a later entry shows the gap, or a resync after the node's subscription co
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
+from broker import Broker
 from foundation.constants import LIVE_CHANNEL
+from foundation.errors import SignalUnavailable
 from outbox.live_wire import encode_live_messages
 from outbox.stream import StreamChange
 
 log = logging.getLogger(__name__)
 
 
-async def publish_changes(redis: aioredis.Redis, changes: Sequence[StreamChange]) -> bool:
+async def publish_changes(broker: Broker, changes: Sequence[StreamChange]) -> bool:
     """Publish ``changes`` on ``LIVE_CHANNEL`` after their commit; never raises.
 
-    Returns whether they went out; Redis errors are logged (the error's type only).
+    Returns whether they went out; broker errors are logged.
     """
     try:
-        for message in encode_live_messages([], [], stream=changes):
-            await redis.publish(LIVE_CHANNEL, message)
-    except (RedisError, OSError) as error:
-        log.warning(
-            "a state change was not published (%s); devices read it from the store",
-            type(error).__name__,
-        )
+        await broker.publish(LIVE_CHANNEL, encode_live_messages([], [], stream=changes))
+    except SignalUnavailable as error:
+        log.warning("a state change was not published (%s); devices read it from the store", error)
         return False
     return True

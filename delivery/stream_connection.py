@@ -64,7 +64,7 @@ class StreamConnection(Connection):
             case ApplyMark(mark):
                 result = await store.apply_mark(self.user_id, mark, datetime.now(UTC))
                 if result.change is not None:
-                    await publish_changes(self._node.redis, [result.change])
+                    await publish_changes(self._node.broker, [result.change])
                 self._apply(session.mark_result(result))
             case _:
                 await super()._do(request)

@@ -1,8 +1,8 @@
-"""Single-use, short-lived WebSocket tickets, kept in Redis.
+"""Single-use, short-lived WebSocket tickets, kept in the broker (Redis, or this process).
 
 A ticket lets a browser open ``/ws?ticket=T`` without putting its JWT in a URL (where proxy
-and access logs would keep it). Redis holds only the SHA-256 of each ticket, so a Redis dump
-or ``MONITOR`` session yields nothing that can be redeemed.
+and access logs would keep it). The broker holds only the SHA-256 of each ticket, so a Redis
+dump or ``MONITOR`` session yields nothing that can be redeemed.
 """
 
 import hashlib
@@ -16,14 +16,10 @@ from contextlib import asynccontextmanager
 from types import MappingProxyType
 from typing import Any, Final
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from broker import Broker
 from delivery.auth import Principal
 from foundation.constants import TICKET_KEY_PREFIX
-from foundation.errors import TicketStoreUnavailable
+from foundation.errors import SignalUnavailable, TicketStoreUnavailable
 
 TICKET_BYTES: Final = 32
 # token_urlsafe(32) yields 43 characters; anything far from that is not one of ours.
@@ -33,14 +29,14 @@ _TICKET_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 class TicketStore:
     """Issues and redeems tickets; each ticket can be redeemed at most once.
 
-    Redis failures raise :class:`TicketStoreUnavailable`, whether Redis is unreachable or
+    Broker failures raise :class:`TicketStoreUnavailable`, whether Redis is unreachable or
     refuses the command (out of memory, a read-only replica).
     """
 
-    def __init__(self, redis: aioredis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, broker: Broker, ttl_seconds: int) -> None:
         if ttl_seconds < 1:
             raise ValueError("ttl_seconds must be at least 1")
-        self._redis = redis
+        self._broker = broker
         self._ttl_seconds = ttl_seconds
 
     async def issue(self, principal: Principal, *, now: float | None = None) -> str:
@@ -51,8 +47,8 @@ class TicketStore:
         """
         ticket = secrets.token_urlsafe(TICKET_BYTES)
         ttl = self._ttl_for(principal, time.time() if now is None else now)
-        async with _redis_errors():
-            await self._redis.set(_key(ticket), _encode(principal), ex=ttl)
+        async with _broker_errors():
+            await self._broker.put(_key(ticket), _encode(principal).encode(), ttl)
         return ticket
 
     async def redeem(self, ticket: str) -> Principal | None:
@@ -63,8 +59,8 @@ class TicketStore:
         """
         if not _TICKET_SHAPE.fullmatch(ticket):
             return None
-        async with _redis_errors():
-            raw = await self._redis.getdel(_key(ticket))
+        async with _broker_errors():
+            raw = await self._broker.take(_key(ticket))
         return None if raw is None else _decode(raw)
 
     def _ttl_for(self, principal: Principal, now: float) -> int:
@@ -102,11 +98,9 @@ def _decode(raw: bytes | str) -> Principal | None:
 
 
 @asynccontextmanager
-async def _redis_errors() -> AsyncIterator[None]:
-    """Translate driver errors into the project's own at this edge."""
+async def _broker_errors() -> AsyncIterator[None]:
+    """The broker's failures, as the ticket store's own."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as error:
-        raise TicketStoreUnavailable(f"redis is unreachable: {error}") from error
-    except RedisError as error:
-        raise TicketStoreUnavailable(f"redis failed: {error}") from error
+    except SignalUnavailable as error:
+        raise TicketStoreUnavailable(f"the ticket store is unavailable: {error}") from error

@@ -14,18 +14,20 @@
         await notifications.emit(session, "sbd_tokens_received", {...}, to=Users(("bob",)))
 """
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from api_hooks import Emitter
-from api_hooks.wake import wake
+from broker import Broker, open_broker
 from delivery.app import Mounted, mount
 from delivery.auth import RevocationCheck
 from delivery.node import DeliveryNode
 from delivery.revocation import revoke
+from foundation.constants import WAKE_CHANNEL
+from foundation.errors import SignalUnavailable
 from foundation.settings import Settings, load_settings
 from outbox import stores
 from outbox.records import Audience, OutboxRecord
@@ -60,7 +62,7 @@ class Tidings:
             "migrate": migrate,
         }
         self._mounted: Mounted | None = None
-        self._redis: Redis | None = None
+        self._broker: Broker | None = None
 
     def mount(self, app: FastAPI, *, prefix: str = "") -> None:
         """Serve ``/ws``, the REST API and the probes from ``app`` (see
@@ -137,7 +139,8 @@ class Tidings:
         Best effort and never raises: without it the worker's sweep still routes them,
         within ``TIDINGS_SWEEP_INTERVAL_SECONDS``.
         """
-        await wake(self._signals())
+        with contextlib.suppress(SignalUnavailable):
+            await self._signals().publish(WAKE_CHANNEL, [b""])
 
     async def revoke(self, user_id: str) -> None:
         """Close the open connections of ``user_id`` with 4403, on every node, within a
@@ -145,7 +148,7 @@ class Tidings:
         With a revocation check, only the connections whose token it now refuses close (a
         session already on a fresh token stays); without one, all of them.
 
-        Raises ``SignalUnavailable`` when Redis did not take the message: this node's
+        Raises ``SignalUnavailable`` when the broker did not take the message: this node's
         connections are closed anyway, and other nodes' at their next revocation sweep.
         """
         node = self._mounted.node if self._mounted and self._mounted.running else None
@@ -155,14 +158,14 @@ class Tidings:
             await revoke(self._signals(), user_id, hub=node.hub, verifier=node.verifier)
 
     async def aclose(self) -> None:
-        """Close the Redis client :meth:`wake` and :meth:`revoke` opened outside the app."""
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        """Close the broker :meth:`wake` and :meth:`revoke` opened outside the app."""
+        if self._broker is not None:
+            await self._broker.close()
+            self._broker = None
 
-    def _signals(self) -> Redis:
+    def _signals(self) -> Broker:
         if self._mounted is not None and self._mounted.running:
-            return self._mounted.node.redis
-        if self._redis is None:
-            self._redis = Redis.from_url(self.settings.redis_url, socket_connect_timeout=2)
-        return self._redis
+            return self._mounted.node.broker
+        if self._broker is None:
+            self._broker = open_broker(self.settings)
+        return self._broker

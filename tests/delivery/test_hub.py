@@ -3,8 +3,7 @@
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
-
+from broker import MemoryBroker
 from delivery.auth import Principal
 from delivery.hub import LiveHub
 from outbox.live_wire import encode_live_batch
@@ -40,7 +39,7 @@ def batch(*entries: tuple[str, int]) -> bytes:
 
 
 def test_listeners_write_once_every_listener_has_its_part() -> None:
-    hub = LiveHub(aioredis.Redis())
+    hub = LiveHub(MemoryBroker())
     log: list[str] = []
     for user in ("alice", "bob"):
         hub.add(Listener(hub, user, log))
@@ -52,7 +51,7 @@ def test_listeners_write_once_every_listener_has_its_part() -> None:
 
 
 def test_a_malformed_message_dispatches_nothing() -> None:
-    hub = LiveHub(aioredis.Redis())
+    hub = LiveHub(MemoryBroker())
     log: list[str] = []
     hub.add(Listener(hub, "alice", log))
     hub.dispatch(b'{"v": 1, "n": [], "e": [["alice"]], "b": []}')

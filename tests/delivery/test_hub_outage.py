@@ -5,8 +5,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
+from broker import RedisBroker
 from delivery.hub import LiveHub
 from tests.delivery.helpers import until
 from tests.services import PrivateRedis, private_redis
@@ -41,7 +41,7 @@ async def test_one_warning_per_outage_and_one_line_on_recovery(
     outage_server: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="delivery.hub")
-    client = aioredis.Redis.from_url(outage_server.url, socket_connect_timeout=0.5)
+    client = RedisBroker(outage_server.url)
     hub = LiveHub(client)
     await hub.start()
     try:
@@ -64,7 +64,7 @@ async def test_one_warning_per_outage_and_one_line_on_recovery(
             assert len(lines(caplog, logging.WARNING)) == 1
     finally:
         await hub.stop()
-        await client.aclose()
+        await client.close()
 
 
 async def _at_least(caplog: pytest.LogCaptureFixture, count: int) -> bool:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
+from broker import RedisBroker
 from delivery.rate_limits import Budget, RateLimits
 from foundation.settings import load_settings
 from tests.delivery.helpers import bearer, close_code, connect, recv, unique
@@ -65,13 +65,13 @@ async def test_limits_let_requests_through_while_redis_is_down_and_say_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="delivery.rate_limits")
-    down = aioredis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    down = RedisBroker(f"redis://127.0.0.1:{free_port()}/0")
     settings = load_settings(rest_rate_limit="1/second")
     limits = RateLimits.from_settings(settings, down)
     try:
         assert [await limits.spend(Budget.REST, "alice") for _ in range(3)] == [None] * 3
     finally:
-        await down.aclose()
+        await down.close()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "rate limits not enforced" in warnings[0].getMessage()

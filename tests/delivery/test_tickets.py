@@ -8,6 +8,7 @@ from types import MappingProxyType
 import pytest
 import redis.asyncio as aioredis
 
+from broker import RedisBroker
 from delivery.auth import Principal
 from delivery.tickets import TicketStore
 from foundation.constants import TICKET_KEY_PREFIX
@@ -23,16 +24,18 @@ PRINCIPAL = Principal(
 
 
 @pytest.fixture
-def tickets(redis_client: aioredis.Redis) -> TicketStore:
-    return TicketStore(redis_client, TTL)
+async def tickets(redis_client: aioredis.Redis, redis_url: str) -> AsyncIterator[TicketStore]:
+    broker = RedisBroker(redis_url)
+    yield TicketStore(broker, TTL)
+    await broker.close()
 
 
 @pytest.fixture
-async def unreachable_redis() -> AsyncIterator[aioredis.Redis]:
-    """A client whose every command fails: proves a code path never reaches Redis."""
-    client = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    yield client
-    await client.aclose()
+async def unreachable_redis() -> AsyncIterator[RedisBroker]:
+    """A broker whose every command fails: proves a code path never reaches Redis."""
+    broker = RedisBroker("redis://127.0.0.1:1/0")
+    yield broker
+    await broker.close()
 
 
 async def test_issued_ticket_redeems_to_the_principal(tickets: TicketStore) -> None:

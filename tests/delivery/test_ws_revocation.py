@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
+from broker import RedisBroker
 from delivery.auth import Principal
 from delivery.revocation import revoke
 from foundation.errors import SignalUnavailable
@@ -38,14 +38,14 @@ def versions() -> TokenVersions:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
+async def redis(redis_url: str) -> AsyncIterator[RedisBroker]:
+    broker = RedisBroker(redis_url)
+    yield broker
+    await broker.close()
 
 
 async def test_revoke_closes_every_socket_of_the_user_on_every_node_within_a_second(
-    tmp_path: Path, redis_url: str, redis: aioredis.Redis, versions: TokenVersions
+    tmp_path: Path, redis_url: str, redis: RedisBroker, versions: TokenVersions
 ) -> None:
     settings = make_settings(tmp_path, redis_url)
     user, other = unique("alice"), unique("bob")
@@ -126,16 +126,16 @@ async def test_tidings_serve_loads_the_check_a_setting_names(
 
 
 async def test_revoke_says_so_when_redis_does_not_take_the_message() -> None:
-    down = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    down = RedisBroker(f"redis://127.0.0.1:{free_port()}/0")
     try:
         with pytest.raises(SignalUnavailable):
             await revoke(down, "alice")
     finally:
-        await down.aclose()
+        await down.close()
 
 
 async def test_revoke_leaves_a_socket_that_already_holds_a_fresh_token(
-    tmp_path: Path, redis_url: str, redis: aioredis.Redis, versions: TokenVersions
+    tmp_path: Path, redis_url: str, redis: RedisBroker, versions: TokenVersions
 ) -> None:
     """A password change: the other session is on the old token, the acting one on a new."""
     settings = make_settings(tmp_path, redis_url)
@@ -156,7 +156,7 @@ async def test_revoke_leaves_a_socket_that_already_holds_a_fresh_token(
 
 
 async def test_without_a_check_revoke_closes_every_socket_of_the_user(
-    tmp_path: Path, redis_url: str, redis: aioredis.Redis
+    tmp_path: Path, redis_url: str, redis: RedisBroker
 ) -> None:
     user = unique("alice")
     async with running_node(make_settings(tmp_path, redis_url)) as node:
