@@ -13,11 +13,23 @@ from foundation.settings import Settings
 MEMORY_SCHEME = "memory"
 
 
+def in_one_process(settings: Settings) -> bool:
+    """Whether ``settings`` keep signals inside one process (``memory://``)."""
+    return settings.redis_url.partition("://")[0].lower() == MEMORY_SCHEME
+
+
 def open_broker(settings: Settings) -> Broker:
     """The broker ``settings.redis_url`` names; the caller closes it."""
-    if settings.redis_url.partition("://")[0].lower() == MEMORY_SCHEME:
+    if in_one_process(settings):
         return MemoryBroker()
     return RedisBroker(settings.redis_url)
 
 
-__all__ = ["Broker", "MemoryBroker", "RedisBroker", "Subscription", "open_broker"]
+__all__ = [
+    "Broker",
+    "MemoryBroker",
+    "RedisBroker",
+    "Subscription",
+    "in_one_process",
+    "open_broker",
+]

@@ -12,13 +12,13 @@ import gc
 import logging
 import signal
 
+from broker import Broker, open_broker
 from foundation.settings import Settings
 from outbox.port import OutboxStore
 from outbox.resolvers import Resolvers, load_resolvers
 from outbox.stores import open_store, open_store_when_available
 from outbox.worker.arq_jobs import supervise_arq
 from outbox.worker.metrics import WorkerMetrics
-from outbox.worker.outage import redis_client
 from outbox.worker.publisher import LivePublisher
 from outbox.worker.router import Router
 from outbox.worker.wakeups import listen_for_wakes
@@ -47,13 +47,16 @@ async def sweep(router: Router, wake: asyncio.Event, settings: Settings) -> None
             await asyncio.wait_for(wake.wait(), settings.sweep_interval_seconds)
 
 
-async def _run_until_stopped(router: Router, settings: Settings, stop: asyncio.Event) -> None:
+async def _run_until_stopped(
+    router: Router, settings: Settings, broker: Broker, stop: asyncio.Event
+) -> None:
     wake = asyncio.Event()
     tasks = [
         asyncio.create_task(sweep(router, wake, settings), name="sweep"),
-        asyncio.create_task(listen_for_wakes(settings.redis_url, wake), name="wake"),
-        asyncio.create_task(supervise_arq(settings, router), name="arq"),
+        asyncio.create_task(listen_for_wakes(broker, wake), name="wake"),
     ]
+    if broker.spans_processes:  # arq's queue lives in Redis; within one process, wake-ups do
+        tasks.append(asyncio.create_task(supervise_arq(settings, router), name="arq"))
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -72,10 +75,13 @@ async def serve(
     burst: bool = False,
     stop: asyncio.Event | None = None,
     resolvers: Resolvers | None = None,
+    broker: Broker | None = None,
 ) -> None:
     """Run the worker until ``stop`` is set or, with ``burst``, until a claim returns nothing.
 
-    ``resolvers`` default to the ones ``TIDINGS_RESOLVERS`` names. On return no round is in
+    ``resolvers`` default to the ones ``TIDINGS_RESOLVERS`` names. ``broker`` is the
+    process's (shared with a delivery node in the same process), which the caller closes;
+    without one the worker opens its own from ``TIDINGS_REDIS_URL``. On return no round is in
     progress and the lease is released. A burst run stops early when another worker holds the
     lease. Raises ``ConfigurationError`` for unusable settings (resolvers, schema); a store
     that does not answer is waited for, except in burst mode.
@@ -89,8 +95,8 @@ async def serve(
         store = await open_store_when_available(settings, stop)
     if store is None:
         return
-    redis = redis_client(settings.redis_url)
-    publisher = LivePublisher(redis)
+    signals = open_broker(settings) if broker is None else broker
+    publisher = LivePublisher(signals)
     publishing = asyncio.create_task(publisher.run(), name="publish")
     metrics = None
     if settings.worker_metrics_port is not None and not burst:
@@ -102,7 +108,7 @@ async def serve(
         if burst:
             await _burst(router, stop)
         else:
-            await _run_until_stopped(router, settings, stop)
+            await _run_until_stopped(router, settings, signals, stop)
     finally:
         if metrics is not None:
             metrics.stop()
@@ -111,7 +117,8 @@ async def serve(
         publishing.cancel()
         await asyncio.gather(publishing, return_exceptions=True)
         await store.close()
-        await redis.aclose()
+        if broker is None:
+            await signals.close()
         log.info("routing worker %s stopped", router.owner)
 
 

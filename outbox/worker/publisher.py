@@ -13,10 +13,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import NoReturn
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
+from broker import Broker
 from foundation.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY
+from foundation.errors import SignalUnavailable
 from outbox.live_wire import encode_live_messages
 from outbox.records import InboxEntry, Notification
 from outbox.retry import backoff_seconds
@@ -28,32 +27,27 @@ MAX_PENDING_BYTES = 64 * 1024 * 1024
 PUBLISH_PIPELINE = 64
 
 
-async def publish_messages(redis: Redis, messages: Sequence[bytes], entry_count: int) -> None:
+async def publish_messages(broker: Broker, messages: Sequence[bytes], entry_count: int) -> None:
     """Publish encoded messages on ``LIVE_CHANNEL`` in order, in one round trip.
 
     In the same round trip, adds ``entry_count`` to ``ROUTED_COUNTER_KEY`` (the
-    ``notifications_routed_total`` metric summed over every worker). Redis errors propagate:
-    the caller decides what a failure means (for the worker: retry, and keep routing).
+    ``notifications_routed_total`` metric summed over every worker). ``SignalUnavailable``
+    propagates: the caller decides what a failure means (the worker: retry, keep routing).
     """
-    async with redis.pipeline(transaction=False) as pipe:
-        for message in messages:
-            pipe.publish(LIVE_CHANNEL, message)
-        if entry_count:
-            pipe.incrby(ROUTED_COUNTER_KEY, entry_count)
-        await pipe.execute()
+    await broker.publish(LIVE_CHANNEL, messages, count=(ROUTED_COUNTER_KEY, entry_count))
 
 
 async def publish_live(
-    redis: Redis,
+    broker: Broker,
     entries: Sequence[InboxEntry],
     broadcasts: Sequence[Notification],
     stream: Sequence[StreamItem] = (),
 ) -> int:
     """Encode and publish a routed batch (see :func:`publish_messages`); return the message
-    count. Redis errors propagate."""
+    count. ``SignalUnavailable`` propagates."""
     messages = encode_live_messages(entries, broadcasts, stream=stream)
     if messages:
-        await publish_messages(redis, messages, len(entries))
+        await publish_messages(broker, messages, len(entries))
     return len(messages)
 
 
@@ -68,8 +62,8 @@ class LivePublisher:
     messages twice; subscribers ignore seqs they already have.
     """
 
-    def __init__(self, redis: Redis, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
-        self._redis = redis
+    def __init__(self, broker: Broker, *, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+        self._broker = broker
         self._max_pending_bytes = max_pending_bytes
         self._pending: deque[tuple[bytes, int]] = deque()  # (message, entries to count)
         self._pending_bytes = 0
@@ -116,20 +110,20 @@ class LivePublisher:
             while self._pending:
                 try:
                     await self._send_some()
-                except (RedisError, OSError) as error:
+                except SignalUnavailable as error:
                     await asyncio.sleep(self._failed(error))
             self._idle.set()
 
     def _failed(self, error: Exception) -> float:
         """Log the first failure of an outage; return the delay before the next try."""
         if not self._failures:
-            log.warning("redis (live publishing) unavailable (%s); retrying", type(error).__name__)
+            log.warning("redis (live publishing) unavailable (%s); retrying", error)
         self._failures += 1
         return backoff_seconds(self._failures - 1, base_seconds=0.05, max_seconds=5.0)
 
     async def _send_some(self) -> None:
         batch = list(itertools.islice(self._pending, PUBLISH_PIPELINE))
-        await publish_messages(self._redis, [m for m, _ in batch], sum(n for _, n in batch))
+        await publish_messages(self._broker, [m for m, _ in batch], sum(n for _, n in batch))
         for message, _ in batch:
             self._pending.popleft()
             self._pending_bytes -= len(message)

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from api_hooks.wake import wake
+from broker import RedisBroker
 from foundation.constants import LIVE_CHANNEL, ROUTED_COUNTER_KEY, WAKE_CHANNEL
 from outbox.live_wire import (
     LiveBatch,
@@ -178,13 +179,17 @@ async def client(server: PrivateRedis) -> AsyncIterator[aioredis.Redis]:
 
 
 async def test_publish_sends_the_split_messages_in_order_and_counts_entries(
-    client: aioredis.Redis,
+    server: PrivateRedis, client: aioredis.Redis
 ) -> None:
     notes = [note(i) for i in range(3000)]
     entries = fan_out(notes, ["a"])
     async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
         await pubsub.subscribe(LIVE_CHANNEL)
-        assert await publish_live(client, entries, [note(9999)]) == 2
+        broker = RedisBroker(server.url)
+        try:
+            assert await publish_live(broker, entries, [note(9999)]) == 2
+        finally:
+            await broker.close()
         received: list[LiveBatch] = []
 
         async def got_both() -> bool:

@@ -5,7 +5,7 @@ other suites publish on the same names.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api_hooks.wake import wake
+from broker import MemoryBroker, RedisBroker
 from foundation.constants import (
     ARQ_QUEUE,
     LIVE_CHANNEL,
@@ -24,6 +24,7 @@ from foundation.constants import (
     ROUTED_COUNTER_KEY,
     WAKE_CHANNEL,
 )
+from foundation.errors import SignalUnavailable
 from foundation.settings import Settings, load_settings
 from outbox.live_wire import decode_live_batch
 from outbox.records import Group, InboxEntry, Notification, Route, Users
@@ -146,8 +147,8 @@ async def test_the_arq_job_drains_the_outbox(
 ) -> None:
     settings = worker_settings(tmp_path, server.url, batch_size=3)
     await store.add_records([make_record(Users(("alice",))) for _ in range(8)])
-    redis = aioredis.Redis.from_url(server.url)
-    router = Router(store, team_resolvers, settings, LivePublisher(redis))
+    broker = RedisBroker(server.url)
+    router = Router(store, team_resolvers, settings, LivePublisher(broker))
     pool = await create_pool(RedisSettings.from_dsn(server.url), default_queue_name=ARQ_QUEUE)
     try:
         job = await pool.enqueue_job(ROUTE_JOB)
@@ -159,7 +160,7 @@ async def test_the_arq_job_drains_the_outbox(
     finally:
         await pool.aclose()
         await router.close(timeout=5)
-        await redis.aclose()
+        await broker.close()
     assert len(await store.read_inbox_after("alice", 0, 100)) == 8
 
 
@@ -167,14 +168,14 @@ async def test_route_pending_returns_the_entries_created(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     await store.add_records([make_record(Users(("alice", "bob"))) for _ in range(3)])
-    redis = aioredis.Redis(port=free_port())
+    broker = MemoryBroker()
     router = Router(
-        store, team_resolvers, worker_settings(tmp_path, "redis://x"), LivePublisher(redis)
+        store, team_resolvers, worker_settings(tmp_path, "redis://x"), LivePublisher(broker)
     )
     assert await route_pending({"router": router}) == 6
     assert await route_pending({"router": router}) == 0
     await router.close(timeout=5)
-    await redis.aclose()
+    await broker.close()
 
 
 async def test_a_cancelled_caller_never_interrupts_a_batch(
@@ -191,8 +192,8 @@ async def test_a_cancelled_caller_never_interrupts_a_batch(
     resolvers = Resolvers()
     resolvers.register("team", slow)
     await store.add_records([make_record(Group("team", "t1"))])
-    redis = aioredis.Redis(port=free_port())
-    router = Router(store, resolvers, worker_settings(tmp_path, "redis://x"), LivePublisher(redis))
+    broker = MemoryBroker()
+    router = Router(store, resolvers, worker_settings(tmp_path, "redis://x"), LivePublisher(broker))
     caller = asyncio.create_task(router.drain())
     await asyncio.wait_for(entered.wait(), 5)
     caller.cancel()
@@ -200,43 +201,27 @@ async def test_a_cancelled_caller_never_interrupts_a_batch(
         await caller
     release.set()
     await router.close(timeout=5)  # waits for the batch, then releases the lease
-    await redis.aclose()
+    await broker.close()
     assert [e.seq for e in await store.read_inbox_after("alice", 0, 10)] == [1]
 
 
-class FlakyRedis:
-    """Stands for Redis: refuses ``failures`` round trips, then records what it is sent."""
+class FlakyBroker(MemoryBroker):
+    """A broker that refuses ``failures`` publishes, then records what it is sent."""
 
     def __init__(self, failures: int) -> None:
+        super().__init__()
         self.failures = failures
         self.published: list[bytes] = []
         self.counted = 0
 
-    def pipeline(self, transaction: bool = True) -> "FlakyRedis":
-        return self
-
-    async def __aenter__(self) -> "FlakyRedis":
-        self.queued: list[tuple[str, Any]] = []
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        pass
-
-    def publish(self, channel: str, message: bytes) -> None:
-        self.queued.append(("publish", message))
-
-    def incrby(self, key: str, amount: int) -> None:
-        self.queued.append(("incrby", amount))
-
-    async def execute(self) -> None:
+    async def publish(
+        self, channel: str, messages: Sequence[bytes], *, count: tuple[str, int] | None = None
+    ) -> None:
         if self.failures:
             self.failures -= 1
-            raise RedisConnectionError("refused")
-        for command, value in self.queued:
-            if command == "publish":
-                self.published.append(value)
-            else:
-                self.counted += value
+            raise SignalUnavailable("redis refused")
+        self.published.extend(messages)
+        self.counted += count[1] if count is not None else 0
 
 
 def one_entry_batch(seq: int) -> tuple[list[InboxEntry], list[Notification]]:
@@ -247,8 +232,8 @@ def one_entry_batch(seq: int) -> tuple[list[InboxEntry], list[Notification]]:
 async def test_publishing_never_blocks_routing_and_retries_in_order(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    redis = FlakyRedis(failures=3)
-    publisher = LivePublisher(redis)  # type: ignore[arg-type]
+    redis = FlakyBroker(failures=3)
+    publisher = LivePublisher(redis)
     for seq in (1, 2, 3):
         publisher.submit(*one_entry_batch(seq))  # returns at once: nothing runs yet
     assert redis.published == []
@@ -266,8 +251,8 @@ async def test_publishing_never_blocks_routing_and_retries_in_order(
 async def test_a_full_backlog_drops_new_batches_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    redis = FlakyRedis(failures=1)
-    publisher = LivePublisher(redis, max_pending_bytes=1)  # type: ignore[arg-type]
+    redis = FlakyBroker(failures=1)
+    publisher = LivePublisher(redis, max_pending_bytes=1)
     for seq in (1, 2, 3):
         publisher.submit(*one_entry_batch(seq))
     assert publisher.dropped == 2
@@ -288,12 +273,12 @@ async def test_arq_and_wake_ups_recover_when_redis_comes_up_late(
     settings = worker_settings(tmp_path, server.url)
     apply_sqlite(settings.sqlite_path)
     store = await SqliteStore.open(settings.sqlite_path)
-    redis = aioredis.Redis.from_url(server.url)
-    router = Router(store, team_resolvers, settings, LivePublisher(redis), owner=new_owner_id())
+    broker = RedisBroker(server.url)
+    router = Router(store, team_resolvers, settings, LivePublisher(broker), owner=new_owner_id())
     woken = asyncio.Event()
     tasks = [
         asyncio.create_task(supervise_arq(settings, router)),
-        asyncio.create_task(listen_for_wakes(settings.redis_url, woken)),
+        asyncio.create_task(listen_for_wakes(broker, woken)),
     ]
     try:
 
@@ -316,7 +301,7 @@ async def test_arq_and_wake_ups_recover_when_redis_comes_up_late(
         await asyncio.gather(*tasks, return_exceptions=True)
         await router.close(timeout=5)
         await store.close()
-        await redis.aclose()
+        await broker.close()
         server.stop()
 
 
@@ -327,8 +312,8 @@ async def test_a_trim_publishes_its_changes_so_devices_drop_what_retention_remov
     await store.add_records([make_record(Users(("alice", "bob"))) for _ in range(2)])
     claimed = await store.claim_batch("old-owner", long_ago, 10, 10)
     await store.append_routes("old-owner", long_ago, [Route(r, ("alice", "bob")) for r in claimed])
-    redis = FlakyRedis(failures=0)
-    publisher = LivePublisher(redis)  # type: ignore[arg-type]
+    redis = FlakyBroker(failures=0)
+    publisher = LivePublisher(redis)
     settings = worker_settings(tmp_path, "redis://x", retention_seconds=3600)
     router = Router(store, team_resolvers, settings, publisher)
     task = asyncio.create_task(publisher.run())
