@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from broker import Broker, open_broker
 from delivery import probes, rest, rest_v2, websocket
 from delivery.auth import RevocationCheck
 from delivery.node import DeliveryNode, open_node
@@ -66,27 +67,35 @@ class Mounted:
         resolvers: Resolvers | None,
         worker: bool,
         migrate: bool,
+        broker: Broker | None,
     ) -> AsyncIterator[DeliveryNode]:
-        """Open the node (and start the worker) for the app's life."""
+        """Open the node (and start the worker) for the app's life, on one broker: with
+        ``memory://`` the worker's signals reach this node because they share it."""
         install_log_redaction()  # handlers configured since the app was imported
         if migrate:
             await migrate_store(settings)
-        async with open_node(settings, revocation_check=revocation_check) as node:
-            app.state.delivery_node = node
-            stop = asyncio.Event()
-            routing = None
-            if worker:
-                routing = asyncio.create_task(
-                    serve_worker(settings, stop=stop, resolvers=resolvers), name="tidings-worker"
-                )
-            self._node = node
-            try:
-                yield node
-            finally:
-                self._node = None
-                stop.set()
-                if routing is not None:
-                    await routing
+        signals = open_broker(settings) if broker is None else broker
+        try:
+            async with open_node(
+                settings, revocation_check=revocation_check, broker=signals
+            ) as node:
+                app.state.delivery_node = node
+                stop = asyncio.Event()
+                routing = None
+                if worker:
+                    serving = serve_worker(settings, stop=stop, resolvers=resolvers, broker=signals)
+                    routing = asyncio.create_task(serving, name="tidings-worker")
+                self._node = node
+                try:
+                    yield node
+                finally:
+                    self._node = None
+                    stop.set()
+                    if routing is not None:
+                        await routing
+        finally:
+            if broker is None:
+                await signals.close()
 
 
 def mount(
@@ -98,6 +107,7 @@ def mount(
     worker: bool = False,
     migrate: bool = False,
     prefix: str = "",
+    broker: Broker | None = None,
 ) -> Mounted:
     """Serve tidings from ``app``: its routes under ``prefix``, and its node for the app's life.
 
@@ -106,7 +116,9 @@ def mount(
     app's lifespan: the node opens before the app's own startup and closes after its own
     shutdown (every connection closed with 1001 first). With ``worker`` the routing worker
     runs in this process (``resolvers`` default to ``TIDINGS_RESOLVERS``'s); with ``migrate``
-    the store's schema is brought up to date at startup. Call it once, before the app starts.
+    the store's schema is brought up to date at startup. The node and the worker share one
+    broker, opened at startup from ``TIDINGS_REDIS_URL`` unless ``broker`` (the process's, which
+    the caller closes) is given. Call it once, before the app starts.
     """
     app.include_router(tidings_router(), prefix=prefix)
     install_log_redaction()
@@ -122,6 +134,7 @@ def mount(
             resolvers=resolvers,
             worker=worker,
             migrate=migrate,
+            broker=broker,
         )
         async with running, host_lifespan(started) as state:
             yield state
@@ -130,10 +143,17 @@ def mount(
     return mounted
 
 
-def create_app(settings: Settings, *, revocation_check: RevocationCheck | None = None) -> FastAPI:
-    """The standalone service (``tidings serve``): :func:`mount` in an app of its own, whose
-    every error, unknown paths included, has the contract's shape."""
+def create_app(
+    settings: Settings,
+    *,
+    revocation_check: RevocationCheck | None = None,
+    worker: bool = False,
+    broker: Broker | None = None,
+) -> FastAPI:
+    """The standalone service (``tidings serve``; ``tidings run`` with the ``worker``):
+    :func:`mount` in an app of its own, whose every error, unknown paths included, has the
+    contract's shape."""
     app = FastAPI(title="tidings", docs_url=None, redoc_url=None)
     install_error_handlers(app)
-    mount(app, settings, revocation_check=revocation_check)
+    mount(app, settings, revocation_check=revocation_check, worker=worker, broker=broker)
     return app

@@ -18,6 +18,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from broker import Broker
 from delivery.app import create_app
 from delivery.auth import RevocationCheck
 from delivery.native import native_protocol
@@ -71,8 +72,11 @@ def build_server(
     *,
     revocation_check: RevocationCheck | None = None,
     app: FastAPI | None = None,
+    worker: bool = False,
+    broker: Broker | None = None,
 ) -> uvicorn.Server:
-    """A uvicorn server for ``app`` (default: the standalone service), set up from ``settings``.
+    """A uvicorn server for ``app`` (default: the standalone service, with the routing worker
+    in it when ``worker``), set up from ``settings``.
 
     A host application that mounts ``tidings_router()`` passes its own app to get the same
     limits, keepalive and 1001 on shutdown; its ``/ws`` is served through ASGI. The standalone
@@ -81,7 +85,7 @@ def build_server(
     """
     ws: type[asyncio.Protocol] = LimitedWebSocketProtocol
     if app is None:
-        app = create_app(settings, revocation_check=revocation_check)
+        app = create_app(settings, revocation_check=revocation_check, worker=worker, broker=broker)
         if settings.ws_runtime == "native":
             ws = native_protocol(app)
     config = uvicorn.Config(

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from broker import in_one_process
 from foundation.errors import ConfigurationError, StoreError
 from foundation.logs import configure_logging
 from foundation.settings import Settings, load_settings
@@ -74,10 +75,21 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _needs_redis(settings: Settings, command: str) -> None:
+    """Refuse ``memory://`` for a command that runs as a process of its own."""
+    if in_one_process(settings):
+        raise ConfigurationError(
+            f"TIDINGS_REDIS_URL=memory:// keeps signals inside one process, and `tidings "
+            f"{command}` runs as a process of its own beside the others: give it Redis, or run "
+            "everything in one process with `tidings run` (or Tidings(worker=True))"
+        )
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from outbox.worker.arq_jobs import check_health
     from outbox.worker.process import run_worker
 
+    _needs_redis(settings, "worker")
     if args.check:
         return check_health(settings)
     run_worker(settings, burst=args.burst)
@@ -87,6 +99,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from delivery.serve import serve
 
+    _needs_redis(settings, "serve")
     serve(settings)
     return 0
 

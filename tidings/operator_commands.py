@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
+from broker import Broker, open_broker
 from foundation.constants import NODE_CONNECTIONS_PREFIX, ROUTED_COUNTER_KEY
+from foundation.errors import SignalUnavailable
 from foundation.settings import Settings
 from outbox.port import OutboxStore
 from outbox.records import LagFigures
@@ -48,9 +47,8 @@ def add_operation_commands(commands: Any) -> None:
 
 @dataclass(frozen=True)
 class Traffic:
-    """What Redis knows: routed entries so far (all workers) and open connections (all nodes).
-
-    ``None`` when Redis did not answer.
+    """What the broker knows: routed entries so far (all workers) and open connections (all
+    nodes). ``None`` when it did not answer.
     """
 
     routed_total: int | None
@@ -74,15 +72,20 @@ def status_report(
     }
 
 
-async def read_traffic(redis: aioredis.Redis) -> Traffic:
-    """Read the routed counter and sum the nodes' connection counts; never raises."""
-    try:
-        routed = await redis.get(ROUTED_COUNTER_KEY)
-        keys = [key async for key in redis.scan_iter(match=NODE_CONNECTIONS_PREFIX + "*")]
-        counts = await redis.mget(keys) if keys else []
-    except (RedisError, OSError):
+async def read_traffic(broker: Broker) -> Traffic:
+    """Read the routed counter and sum the nodes' connection counts; never raises.
+
+    Unknown (``None``) when the broker does not answer, and with ``memory://``, whose
+    figures live in the one process that routes and serves, not in this command's.
+    """
+    if not broker.spans_processes:
         return Traffic(None, None)
-    return Traffic(int(routed or 0), sum(int(count) for count in counts if count is not None))
+    try:
+        routed = await broker.counter(ROUTED_COUNTER_KEY)
+        counts = await broker.values(NODE_CONNECTIONS_PREFIX)
+    except SignalUnavailable:
+        return Traffic(None, None)
+    return Traffic(routed, sum(int(count) for count in counts))
 
 
 def routed_rate(before: Traffic, after: Traffic, seconds: float) -> float | None:
@@ -98,13 +101,13 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _status_loop(settings: Settings, args: argparse.Namespace) -> int:
     store = await open_store(settings)
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    broker = open_broker(settings)
     interval = args.watch or RATE_SAMPLE_SECONDS
     try:
-        before = await read_traffic(redis)
+        before = await read_traffic(broker)
         while True:
             await asyncio.sleep(interval)  # the window routed/s is measured over
-            after = await read_traffic(redis)
+            after = await read_traffic(broker)
             report = status_report(
                 await store.lag(), datetime.now(UTC), after, routed_rate(before, after, interval)
             )
@@ -114,7 +117,7 @@ async def _status_loop(settings: Settings, args: argparse.Namespace) -> int:
                 return LAG_EXCEEDED if exceeded else 0
             before = after
     finally:
-        await redis.aclose()
+        await broker.close()
         await store.close()
 
 

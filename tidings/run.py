@@ -15,7 +15,6 @@ from delivery.auth import RevocationCheck
 from delivery.serve import build_server
 from foundation.settings import Settings
 from outbox.stores import migrate
-from outbox.worker import serve as serve_worker
 
 
 async def run_all(
@@ -26,15 +25,17 @@ async def run_all(
     worker: bool = True,
     on_started: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve ``app`` (default: the standalone service) until SIGINT/SIGTERM.
+    """Serve ``app`` until SIGINT/SIGTERM; by default the standalone service, with the routing
+    worker mounted in it when ``worker`` (both on one broker, so ``memory://`` works here).
 
-    With ``worker`` the routing worker runs in this process and stops after the server.
-    ``on_started(port)`` runs once the socket listens (useful with ``port=0``).
+    An ``app`` of your own runs the worker through its own mount (``Tidings(worker=True)``),
+    so ``worker`` must then be False. ``on_started(port)`` runs once the socket listens
+    (useful with ``port=0``).
     """
+    if app is not None and worker:
+        raise ValueError("an app of your own runs the worker through its mount(worker=True)")
     await migrate(settings)
-    server = build_server(settings, revocation_check=revocation_check, app=app)
-    stop = asyncio.Event()
-    routing = asyncio.create_task(serve_worker(settings, stop=stop)) if worker else None
+    server = build_server(settings, revocation_check=revocation_check, app=app, worker=worker)
     loop = asyncio.get_running_loop()
     # uvicorn raises SIGTERM again once it has stopped; ignore that second one so the worker
     # gets to finish its batch and release the routing lease, and the exit status is 0.
@@ -45,9 +46,6 @@ async def run_all(
             await _announce(server, serving, on_started)
         await serving
     finally:
-        stop.set()
-        if routing is not None:
-            await routing
         loop.remove_signal_handler(signal.SIGTERM)
 
 

@@ -31,7 +31,7 @@ from outbox.records import Audience, OutboxRecord, Users
 from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.stores.sqlite.store import SqliteStore
 from outbox.worker import serve as serve_worker
-from tests.delivery.node import Node
+from tests.delivery.node import Node, process_broker
 
 RECV_SECONDS = 5.0
 
@@ -119,7 +119,7 @@ async def commit(settings: Settings, batch: list[OutboxRecord]) -> None:
 
 async def route(settings: Settings) -> None:
     """Route everything pending now (a burst worker), publishing live signals."""
-    await serve_worker(settings, burst=True)
+    await serve_worker(settings, burst=True, broker=process_broker(settings))
 
 
 async def pending(settings: Settings) -> int:

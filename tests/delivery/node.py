@@ -8,6 +8,7 @@ Nodes share nothing but the store file and Redis, like separate processes.
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 import jwt
 
 from api_hooks import build_record
+from broker import Broker, MemoryBroker, in_one_process
 from delivery.auth import RevocationCheck
 from delivery.serve import build_server
 from foundation.settings import Settings
@@ -63,13 +65,28 @@ class Node:
         return f"ws://127.0.0.1:{self.port}/ws?{query}"
 
 
+_MEMORY_BROKERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MemoryBroker]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def process_broker(settings: Settings) -> Broker | None:
+    """With ``memory://``, the one broker of this test (its event loop), which every node and
+    worker it starts shares, as one process does; with Redis, ``None`` (each opens its own)."""
+    if not in_one_process(settings):
+        return None
+    loop = asyncio.get_running_loop()
+    return _MEMORY_BROKERS.setdefault(loop, MemoryBroker())
+
+
 @contextlib.asynccontextmanager
 async def running_node(
     settings: Settings, *, revocation_check: RevocationCheck | None = None
 ) -> AsyncIterator[Node]:
     """A delivery node serving until the block ends (then shut down as on SIGTERM)."""
     apply_sqlite(settings.sqlite_path)
-    server = build_server(settings, revocation_check=revocation_check)
+    broker = process_broker(settings)
+    server = build_server(settings, revocation_check=revocation_check, broker=broker)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + STARTUP_SECONDS
     while not server.started:
@@ -90,7 +107,7 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
     """The routing worker (sweep, wake subscriber, arq) until the block ends."""
     apply_sqlite(settings.sqlite_path)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve_worker(settings, stop=stop))
+    task = asyncio.create_task(serve_worker(settings, stop=stop, broker=process_broker(settings)))
     try:
         yield
     finally:

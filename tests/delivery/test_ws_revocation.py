@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from broker import RedisBroker
+from broker import Broker, RedisBroker
 from delivery.auth import Principal
 from delivery.revocation import revoke
 from foundation.errors import SignalUnavailable
+from foundation.settings import load_settings
 from tests.delivery.helpers import close_code, connect, recv, start_stream, unique
-from tests.delivery.node import Node, make_settings, running_node, token
+from tests.delivery.node import Node, make_settings, process_broker, running_node, token
 from tests.services import free_port
 
 
@@ -38,14 +39,17 @@ def versions() -> TokenVersions:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[RedisBroker]:
-    broker = RedisBroker(redis_url)
+async def redis(redis_url: str) -> AsyncIterator[Broker]:
+    """The broker the test's nodes listen on (their shared one with ``memory://``)."""
+    shared = process_broker(load_settings(redis_url=redis_url))
+    broker = shared or RedisBroker(redis_url)
     yield broker
-    await broker.close()
+    if shared is None:
+        await broker.close()
 
 
 async def test_revoke_closes_every_socket_of_the_user_on_every_node_within_a_second(
-    tmp_path: Path, redis_url: str, redis: RedisBroker, versions: TokenVersions
+    tmp_path: Path, redis_url: str, redis: Broker, versions: TokenVersions
 ) -> None:
     settings = make_settings(tmp_path, redis_url)
     user, other = unique("alice"), unique("bob")
@@ -135,7 +139,7 @@ async def test_revoke_says_so_when_redis_does_not_take_the_message() -> None:
 
 
 async def test_revoke_leaves_a_socket_that_already_holds_a_fresh_token(
-    tmp_path: Path, redis_url: str, redis: RedisBroker, versions: TokenVersions
+    tmp_path: Path, redis_url: str, redis: Broker, versions: TokenVersions
 ) -> None:
     """A password change: the other session is on the old token, the acting one on a new."""
     settings = make_settings(tmp_path, redis_url)
@@ -156,7 +160,7 @@ async def test_revoke_leaves_a_socket_that_already_holds_a_fresh_token(
 
 
 async def test_without_a_check_revoke_closes_every_socket_of_the_user(
-    tmp_path: Path, redis_url: str, redis: RedisBroker
+    tmp_path: Path, redis_url: str, redis: Broker
 ) -> None:
     user = unique("alice")
     async with running_node(make_settings(tmp_path, redis_url)) as node:

@@ -3,8 +3,9 @@
 import json
 from pathlib import Path
 
-import redis.asyncio as aioredis
+import pytest
 
+from broker import RedisBroker
 from tests.delivery.helpers import (
     StreamClient,
     emit_routed,
@@ -41,9 +42,10 @@ async def test_live_frames_are_timed_from_routing_to_write_to_ack(
             assert await metric_value(http, "written_to_acked_seconds_count") == 3
 
 
+@pytest.mark.redis_only  # tidings status reads the nodes' reports from Redis
 async def test_nodes_report_their_connections_for_status(tmp_path: Path, redis_url: str) -> None:
     settings = make_settings(tmp_path, redis_url)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = RedisBroker(redis_url)
     try:
         async with running_node(settings) as node:
             await wait_ready(node)
@@ -56,4 +58,4 @@ async def test_nodes_report_their_connections_for_status(tmp_path: Path, redis_u
                 await until(counted, 15, "the node's report of its connection")
         assert (await read_traffic(redis)).connections == 0  # the node removed its report
     finally:
-        await redis.aclose()
+        await redis.close()

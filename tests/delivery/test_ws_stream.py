@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from api_hooks.wake import wake
+from broker import Broker, RedisBroker
+from foundation.constants import WAKE_CHANNEL
 from outbox.records import Users
 from outbox.stores.sqlite.store import SqliteStore
 from tests.delivery.helpers import (
@@ -29,7 +29,14 @@ from tests.delivery.helpers import (
     wait_for_head,
     wait_ready,
 )
-from tests.delivery.node import Node, make_settings, running_node, running_worker, token
+from tests.delivery.node import (
+    Node,
+    make_settings,
+    process_broker,
+    running_node,
+    running_worker,
+    token,
+)
 
 ROUNDS = 24
 BACKLOG = 300
@@ -37,7 +44,7 @@ PAGE = 50
 
 
 async def emit_live(
-    settings: Any, redis: aioredis.Redis, user: str, count: int, started: asyncio.Event, after: int
+    settings: Any, broker: Broker, user: str, count: int, started: asyncio.Event, after: int
 ) -> None:
     """Commit ``count`` records for ``user`` one by one, waking the worker after each."""
     store = await SqliteStore.open(settings.sqlite_path)
@@ -46,7 +53,7 @@ async def emit_live(
             if number == after:
                 started.set()
             await store.add_records(records(1, for_user(user), event="live.note"))
-            await wake(redis)
+            await broker.publish(WAKE_CHANNEL, [b""])
     finally:
         started.set()
         await store.close()
@@ -69,7 +76,7 @@ def assert_g5(client: StreamClient, since: int, final: int) -> None:
 
 
 async def handoff_round(
-    nodes: list[Node], settings: Any, redis: aioredis.Redis, user: str, rng: random.Random
+    nodes: list[Node], settings: Any, broker: Broker, user: str, rng: random.Random
 ) -> None:
     """Clients connect with a random ``since`` below the head while live entries flow."""
     head = await store_head(settings, user)
@@ -77,7 +84,7 @@ async def handoff_round(
     live = rng.randrange(10, 40)
     started = asyncio.Event()
     emitter = asyncio.create_task(
-        emit_live(settings, redis, user, live, started, rng.randrange(0, live // 2))
+        emit_live(settings, broker, user, live, started, rng.randrange(0, live // 2))
     )
     async with contextlib.AsyncExitStack() as stack:
         await started.wait()
@@ -104,7 +111,7 @@ async def race(nodes_wanted: int, tmp_path: Path, redis_url: str) -> None:
     await route(settings)
     seed = random.randrange(2**32)
     rng = random.Random(seed)
-    redis = aioredis.Redis.from_url(redis_url)
+    broker = process_broker(settings) or RedisBroker(redis_url)
     try:
         async with contextlib.AsyncExitStack() as stack:
             nodes = [
@@ -115,11 +122,11 @@ async def race(nodes_wanted: int, tmp_path: Path, redis_url: str) -> None:
             await stack.enter_async_context(running_worker(settings))
             for user in users:
                 try:
-                    await handoff_round(nodes, settings, redis, user, rng)
+                    await handoff_round(nodes, settings, broker, user, rng)
                 except AssertionError as error:
                     raise AssertionError(f"seed {seed}, user {user}: {error}") from error
     finally:
-        await redis.aclose()
+        await broker.close()
 
 
 @pytest.mark.slow
