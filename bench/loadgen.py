@@ -14,6 +14,8 @@ stderr). Commands:
 - ``{"cmd": "arm", "expect": N}``: start counting live ``notification`` frames from zero.
 - ``{"cmd": "wait", "timeout": T, "stall": S}``: wait until ``expect`` frames arrived (or
   ``timeout``, or ``stall`` seconds without a frame); answers counts, times and latencies.
+- ``{"cmd": "expect", "expect": N}``: change what ``wait`` waits for, once the count is known.
+- ``{"cmd": "heads"}``: the last seq each user received (per user, 0 after ``since=0``).
 - ``{"cmd": "close", "group": G}``: close the group's connections (every connection without
   ``group``). ``{"cmd": "exit"}``: leave.
 
@@ -25,7 +27,8 @@ pings (``2``) are answered (``3``), and event packets ``42["notification", {...}
 needs: one namespace (``/``), no acknowledgements, no binary packets, no polling.
 
 Every frame is checked: per user, seqs must follow each other (1, 2, 3, ... after
-``since``). Latency is the receive time minus ``data["t"]`` (``time.monotonic_ns()`` of the
+``since``); ``gaps`` counts every break, ``duplicates`` those that repeat a seq already
+had. Latency is the receive time minus ``data["t"]`` (``time.monotonic_ns()`` of the
 publisher: CLOCK_MONOTONIC is one clock for every process on the machine).
 """
 
@@ -285,6 +288,7 @@ class Clients:
         self.groups: dict[str, list[Client]] = {}
         self.last_seq: dict[str, int] = {}
         self.gaps = 0
+        self.duplicates = 0
         self.closed_by_server: list[str] = []
         self.closing = False
         self.started = 0.0
@@ -300,6 +304,7 @@ class Clients:
         self.low_ns = 0
         self.high_ns = 0
         self.latencies: list[int] = []
+        self.arrivals: list[int] = []  # receive times, for marks set after the fact
         self.done = asyncio.Event()
         self.cpu_started = 0.0
 
@@ -309,6 +314,9 @@ class Clients:
         last = self.last_seq.get(user)
         if last is not None and seq != last + 1:
             self.gaps += 1
+            if seq <= last:
+                self.duplicates += 1
+                return
         self.last_seq[user] = seq
 
     def on_live(self, user: str, data: bytes | bytearray | memoryview) -> None:
@@ -323,6 +331,7 @@ class Clients:
             return
         now = time.monotonic_ns()
         self.latencies.append(now - frame["data"]["t"])
+        self.arrivals.append(now)
         self.count += 1
         count = self.count
         if count == 1:
@@ -412,7 +421,9 @@ class Clients:
         self.mark_low = max(1, expect // 10)
         self.mark_high = max(1, expect * 9 // 10)
         self.latencies = []
+        self.arrivals = []
         self.gaps = 0
+        self.duplicates = 0
         self.done = asyncio.Event()
         self.cpu_started = time.process_time()
         return {"armed": True}
@@ -440,14 +451,27 @@ class Clients:
             "mark_high": self.mark_high,
             "p50_ms": percentile(latencies_ms, 0.5),
             "p99_ms": percentile(latencies_ms, 0.99),
+            "p999_ms": percentile(latencies_ms, 0.999),
             "max_ms": max(latencies_ms, default=float("nan")),
             "gaps": self.gaps,
+            "duplicates": self.duplicates,
             "other_frames": self.other_frames,
             "closed_by_server": len(self.closed_by_server),
             "closes": self.closed_by_server[:5],
             "errors": [],
             "cpu": cpu,
         }
+
+    def set_expect(self, expect: int) -> dict[str, Any]:
+        self.expect = expect
+        self.mark_low = max(1, expect // 10)
+        self.mark_high = max(1, expect * 9 // 10)
+        arrivals = self.arrivals
+        self.low_ns = arrivals[self.mark_low - 1] if len(arrivals) >= self.mark_low else 0
+        self.high_ns = arrivals[self.mark_high - 1] if len(arrivals) >= self.mark_high else 0
+        if self.count >= expect:
+            self.done.set()
+        return {"expect": expect, "count": self.count}
 
     async def close(self, group: str | None) -> dict[str, Any]:
         self.closing = True
@@ -481,6 +505,10 @@ async def main() -> None:
                 reply = clients.arm(command["expect"])
             case "wait":
                 reply = await clients.wait(command["timeout"], command["stall"])
+            case "expect":
+                reply = clients.set_expect(command["expect"])
+            case "heads":
+                reply = {"heads": clients.last_seq}
             case "close":
                 reply = await clients.close(command.get("group"))
             case "exit":
