@@ -231,7 +231,7 @@ def profiling(procs: Processes, stack: Stack, out: Path) -> Iterator[None]:
     recorders = []
     for name, process in (("worker", stack.worker), ("emitter", stack.emitter)):
         args = [str(pyspy), "record", "--pid", str(process.pid), "--rate", "250"]
-        args += ["--format", "raw", "--threads", "--output", str(out / f"{name}.txt")]
+        args += ["--format", "raw", "--threads", "--gil", "--output", str(out / f"{name}.txt")]
         recorders.append(procs.start(f"py-spy-{name}", args, cpu=None))
     time.sleep(1.0)
     try:

@@ -27,13 +27,21 @@ log = logging.getLogger(__name__)
 
 TRIM_INTERVAL_SECONDS = 60.0
 FLUSH_SECONDS = 2.0
+# Drains start at most this often: wake-ups that come closer together (one per host commit)
+# share a drain, so the busier the host, the larger each batch and the less each record
+# costs. It is also the most a wake-up waits for a drain to start.
+DRAIN_SPACING_SECONDS = 0.002
 
 
 async def sweep(router: Router, wake: asyncio.Event, settings: Settings) -> None:
-    """Drain on every wake-up and at least every ``sweep_interval_seconds``; trim now and then."""
+    """Drain on every wake-up and at least every ``sweep_interval_seconds``; trim now and then.
+
+    Drains start at least ``DRAIN_SPACING_SECONDS`` apart.
+    """
     loop = asyncio.get_running_loop()
     next_trim = loop.time()
     while True:
+        started = loop.time()
         wake.clear()  # wake-ups that arrive during the drain cause one more
         try:
             await router.drain()
@@ -45,6 +53,9 @@ async def sweep(router: Router, wake: asyncio.Event, settings: Settings) -> None
             log.exception("routing round failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), settings.sweep_interval_seconds)
+        spacing = started + DRAIN_SPACING_SECONDS - loop.time()
+        if spacing > 0:
+            await asyncio.sleep(spacing)  # wake-ups meanwhile join this drain
 
 
 async def _run_until_stopped(

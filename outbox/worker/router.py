@@ -12,10 +12,11 @@ from foundation.errors import LeaseLost, StoreError
 from foundation.settings import Settings
 from outbox.port import OutboxStore
 from outbox.resolvers import Resolvers
-from outbox.routing import RoutedBatch, RoutingPolicy, route_once
+from outbox.routing import RoutedBatch, RoutingPolicy
 from outbox.worker.metrics import WorkerMetrics
 from outbox.worker.outage import Outage, describe
 from outbox.worker.publisher import LivePublisher
+from outbox.worker.ready import route_ready
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,12 @@ class Router:
             return 0 if self._stopping else await work()
 
     async def drain(self) -> int:
-        """Route batches until a claim returns nothing; return the entries created.
+        """Route batches until a claim finds less than a full batch, and routes (or fails)
+        all of it; return the entries created.
 
+        What was pending when that last claim read is then routed: records committed later
+        are the next drain's, which their wake-up (or the sweep) starts, so a drain that
+        keeps up with the host costs one claim per batch, not one more to find nothing.
         Stops early, without raising, when the store fails, when another worker holds or
         takes the lease, or when the router is stopping. Safe to cancel.
         """
@@ -76,15 +81,18 @@ class Router:
         created = 0
         while not self._stopping:
             batch = await self._round()
-            if batch is None or batch.claimed == 0:
+            if batch is None:
                 break
             created += len(batch.entries)
+            finished = batch.routed + batch.failed == batch.claimed
+            if batch.claimed < self._policy.batch_size and finished:
+                break
         return created
 
     async def _round(self) -> RoutedBatch | None:
         now = datetime.now(UTC)
         try:
-            batch = await route_once(
+            batch = await route_ready(
                 self.store, self._resolvers, owner=self.owner, now=now, policy=self._policy
             )
         except LeaseLost:

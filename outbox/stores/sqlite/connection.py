@@ -6,6 +6,8 @@ autocommit mode with WAL and a busy timeout.
 """
 
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -14,6 +16,12 @@ from foundation.errors import StoreError, StoreUnavailable
 from outbox.stores.sqlite.files import unwritable_reason
 
 BUSY_TIMEOUT_SECONDS: Final = 5.0
+# How long :func:`retry_while_locked` sleeps between attempts, by how long it has waited so
+# far: (waited up to, sleep). Lock holders here are short transactions (a host's emit, a
+# routing batch), so a wait is usually over within a millisecond or two.
+_LOCK_POLLS: Final = ((0.005, 0.0001), (0.05, 0.0005))
+_LOCK_POLL_AFTER: Final = 0.002
+_LOCK_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 # Result codes (primary, low byte) that mean "could not get at the file" (and may pass once
 # someone fixes it), not "bad request".
@@ -61,6 +69,42 @@ def store_error(error: sqlite3.Error, path: Path | None = None) -> StoreError:
     return StoreError(f"sqlite store error: {error}")
 
 
+def _lock_poll(waited: float) -> float:
+    for limit, pause in _LOCK_POLLS:
+        if waited < limit:
+            return pause
+    return _LOCK_POLL_AFTER
+
+
+def retry_while_locked[T](
+    operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, timeout: float
+) -> T:
+    """Run ``operation(conn)``, and run it again while it fails because another connection
+    holds the lock, for up to ``timeout`` seconds; then the driver's error propagates.
+
+    For a connection whose own busy timeout is 0 (see :func:`connect`): SQLite's busy handler
+    sleeps 1, 2, 5, 10 ... 100 ms between its attempts, so a writer that finds the lock taken
+    for a fraction of a millisecond waits milliseconds, and tens of them under load. Here the
+    waits are a tenth of a millisecond at first (see ``_LOCK_POLLS``). ``operation`` must be
+    one transaction that leaves nothing behind when it raises (``BEGIN IMMEDIATE`` ...
+    ``COMMIT``, rolled back on error), or a read: it may run several times.
+    """
+    started: float | None = None
+    while True:
+        try:
+            return operation(conn)
+        except sqlite3.OperationalError as error:
+            if _primary_code(error) not in _LOCK_CODES:
+                raise
+            now = time.monotonic()
+            if started is None:
+                started = now
+            waited = now - started
+            if waited >= timeout:
+                raise
+        time.sleep(_lock_poll(waited))  # waiting for another connection's lock
+
+
 def probe_write(conn: sqlite3.Connection) -> None:
     """Begin a write on ``conn`` and roll it back: nothing is written, nothing waits.
 
@@ -92,6 +136,8 @@ def connect(
     path: Path, *, create: bool, busy_timeout: float = BUSY_TIMEOUT_SECONDS
 ) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode (explicit ``BEGIN`` only) with WAL and a busy timeout.
+
+    ``busy_timeout=0`` leaves waiting for locks to the caller (:func:`retry_while_locked`).
 
     With ``create=False`` a missing file is an error instead of a new empty database.
     WAL with ``synchronous=NORMAL`` never loses a committed transaction when the process is

@@ -33,6 +33,7 @@ from outbox.stores.sqlite.connection import (
     BUSY_TIMEOUT_SECONDS,
     connect,
     probe_write,
+    retry_while_locked,
     store_error,
 )
 from outbox.stores.sqlite.files import unwritable_reason
@@ -55,11 +56,11 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
     if not path.exists():
         raise ConfigurationError(f"no tidings store at {path}: {advice}")
     try:
-        conn = connect(path, create=False, busy_timeout=busy_timeout)
+        conn = connect(path, create=False, busy_timeout=0)  # locks: retry_while_locked
     except sqlite3.Error as error:
         raise store_error(error, path) from error
     try:
-        version = sqlite_schema_version(conn)
+        version = retry_while_locked(sqlite_schema_version, conn, busy_timeout)
     except sqlite3.Error as error:
         conn.close()
         raise store_error(error, path) from error
@@ -74,10 +75,13 @@ def _open_checked(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 def _translated[T](
-    operation: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, path: Path
+    operation: Callable[[sqlite3.Connection], T],
+    conn: sqlite3.Connection,
+    path: Path,
+    busy_timeout: float,
 ) -> T:
     try:
-        return operation(conn)
+        return retry_while_locked(operation, conn, busy_timeout)
     except sqlite3.Error as error:
         raise store_error(error, path) from error
 
@@ -103,14 +107,17 @@ class SqliteStore:
         executor: ThreadPoolExecutor,
         checkpointer: WalCheckpointer,
         path: Path,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
         """Wrap ``conn`` on the file ``path``; ``conn`` must have been opened on ``executor``'s
-        only thread.
+        only thread, with a busy timeout of 0: each operation waits up to ``busy_timeout``
+        for another connection's lock itself (:func:`retry_while_locked`).
 
         Must be called inside a running event loop: it starts ``checkpointer``'s task.
         """
         self._conn = conn
         self._path = path
+        self._busy_timeout = busy_timeout
         self._executor = executor
         self.checkpointer = checkpointer
         self._checkpointing = asyncio.create_task(checkpointer.run(), name="sqlite-checkpoints")
@@ -132,14 +139,14 @@ class SqliteStore:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(conn, executor, WalCheckpointer(path), path)
+        return cls(conn, executor, WalCheckpointer(path), path, busy_timeout)
 
     async def _run[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the sqlite store is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, _translated, operation, self._conn, self._path
+            self._executor, _translated, operation, self._conn, self._path, self._busy_timeout
         )
 
     async def _write[T](self, operation: Callable[[sqlite3.Connection], T]) -> T:
@@ -193,6 +200,25 @@ class SqliteStore:
     async def append_routes(self, owner: str, now: datetime, routes: Sequence[Route]) -> Appended:
         """See the port; one ``BEGIN IMMEDIATE`` transaction."""
         return await self._write(lambda conn: tx.append(conn, owner, now, routes))
+
+    async def claim_and_append(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        resolve: Callable[[OutboxRecord], tuple[str, ...] | None],
+    ) -> tuple[list[OutboxRecord], list[Route], Appended]:
+        """:meth:`claim_batch`, then :meth:`append_routes` of the records ``resolve`` gives
+        recipients for without waiting (claim order, up to the first it gives ``None`` for),
+        in one call on the store's thread: a routing round whose audiences need no resolver
+        costs one trip to that thread instead of two. ``resolve`` runs on that thread.
+        Returns the records claimed, the routes appended and what was appended; raises as
+        the two do.
+        """
+        return await self._write(
+            lambda conn: tx.claim_and_append(conn, owner, now, lease_seconds, limit, resolve)
+        )
 
     async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
         """See the port."""

@@ -8,7 +8,7 @@ transaction is in :mod:`outbox.stores.sqlite.host`.
 """
 
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Final
@@ -90,15 +90,40 @@ def add(conn: sqlite3.Connection, records: Sequence[OutboxRecord]) -> None:
 def claim(
     conn: sqlite3.Connection, owner: str, now: datetime, lease_seconds: float, limit: int
 ) -> list[OutboxRecord]:
-    """``OutboxStore.claim_batch`` (see ``outbox/port.py``) as one transaction on ``conn``."""
+    """``OutboxStore.claim_batch`` (see ``outbox/port.py``) as one transaction on ``conn``.
+
+    While more than half of ``owner``'s lease is left, the claim only reads (one snapshot):
+    it takes no write lock, so a worker that keeps routing neither waits for the host's
+    writers nor makes them wait, and it renews the lease once per half-lease. Otherwise it
+    takes or renews the lease in a write transaction. Either way ``append`` checks the lease
+    in its own transaction: a claim that read under a lease since taken over appends nothing.
+    """
     now_us = to_micros(now)
-    until_us = now_us + round(lease_seconds * 1_000_000)
-    with _write_transaction(conn):
-        taken = conn.execute(_TAKE_LEASE, (ROUTER_LEASE, owner, until_us, now_us)).rowcount
-        if taken != 1:
-            return []
-        rows = conn.execute(_SELECT_DUE, (PENDING, now_us, max(limit, 0))).fetchall()
+    lease_us = round(lease_seconds * 1_000_000)
+    conn.execute("BEGIN")
+    try:
+        until = _lease_until(conn, owner)
+        fresh = until is not None and until - now_us > lease_us // 2
+        rows = (
+            conn.execute(_SELECT_DUE, (PENDING, now_us, max(limit, 0))).fetchall() if fresh else []
+        )
+    finally:
+        conn.execute("COMMIT")
+    if not fresh:
+        with _write_transaction(conn):
+            taken = conn.execute(_TAKE_LEASE, (ROUTER_LEASE, owner, now_us + lease_us, now_us))
+            if taken.rowcount != 1:
+                return []
+            rows = conn.execute(_SELECT_DUE, (PENDING, now_us, max(limit, 0))).fetchall()
     return [record_from_row(row) for row in rows]
+
+
+def _lease_until(conn: sqlite3.Connection, owner: str) -> int | None:
+    """When ``owner``'s routing lease ends, None when another owner (or nobody) holds it."""
+    row = conn.execute(
+        f"SELECT until FROM {LEASES} WHERE name = ? AND owner = ?", (ROUTER_LEASE, owner)
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _check_lease(conn: sqlite3.Connection, owner: str, now_us: int) -> None:
@@ -184,6 +209,31 @@ def append(
         plan = stream.plan_batch(conn, routes, entries, now)
         _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us, plan)
     return Appended(entries, plan.stream())
+
+
+def claim_and_append(
+    conn: sqlite3.Connection,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+    resolve: Callable[[OutboxRecord], tuple[str, ...] | None],
+) -> tuple[list[OutboxRecord], list[Route], Appended]:
+    """:func:`claim`, then :func:`append` of the claimed records that ``resolve`` gives
+    recipients for, in claim order up to the first it gives ``None`` for (left pending).
+
+    Two transactions, as the two calls make them; returns the records claimed, the routes
+    appended and what was appended.
+    """
+    records = claim(conn, owner, now, lease_seconds, limit)
+    routes = []
+    for record in records:
+        recipients = resolve(record)
+        if recipients is None:
+            break
+        routes.append(Route(record, recipients))
+    appended = append(conn, owner, now, routes) if routes else Appended([], [])
+    return records, routes, appended
 
 
 def record_failure(
