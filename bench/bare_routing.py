@@ -2,7 +2,8 @@
 
 One loop on one ``sqlite3`` connection does what a routing round writes, in batches of the
 same size: read pending rows in position order, number each recipient's entries after its
-head, insert the bodies, the entries and the heads, delete the routed rows, commit. No lease,
+head, insert the bodies, the entries (with their stream position and counts, as protocol v2
+stores them) and the counters, delete the routed rows, commit. No lease,
 no dedup check, no record objects, no resolvers, no Redis, heads kept in memory and no
 checkpoints during the run: what is left is SQLite's share of routing on this machine. The
 routing benchmark measures it in the same run as the worker, on the same records, so that the
@@ -25,12 +26,15 @@ _INSERT_BODY = (
     f"INSERT INTO {NOTIFICATIONS} (id, event, data, created_at, origin_session) "
     "VALUES (?, ?, ?, ?, ?)"
 )
+# With notifications only and nothing read yet, a user's pos and both counts follow its seq.
 _INSERT_ENTRY = (
-    f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at) VALUES (?, ?, ?, ?)"
+    f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at, pos, unread_after, "
+    "unarchived_after) VALUES (?1, ?2, ?3, ?4, ?2, ?2, ?2)"
 )
 _SET_HEAD = (
-    f"INSERT INTO {COUNTERS} (user_id, head) VALUES (?, ?) "
-    "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head"
+    f"INSERT INTO {COUNTERS} (user_id, head, pos, unread, unarchived) VALUES (?1, ?2, ?2, ?2, ?2) "
+    "ON CONFLICT (user_id) DO UPDATE SET head = excluded.head, pos = excluded.pos, "
+    "unread = excluded.unread, unarchived = excluded.unarchived"
 )
 _DELETE_ROUTED = f"DELETE FROM {OUTBOX} WHERE id = ?"
 

@@ -7,9 +7,11 @@ PATH and 2 CPUs; takes about 2 minutes per tree and round.
 For each tree (``--baseline REV``: a ``git worktree`` of that revision, first; then this
 one), with an embedded store and a private Redis of its own:
 
-- the **host emitter** (``bench/pipeline_emitter.py``), one notification per host
-  transaction through the public facade (``Tidings.run_in_transaction`` + ``Tidings.emit``,
-  which wakes the worker after each commit), each to the next of 1,000 users in turn;
+- the **host emitters** (``bench/pipeline_emitter.py``, ``--emitters`` processes, 2 by
+  default: one cannot offer 2,000 emits/s here), one notification per host transaction
+  through the public facade (``Tidings.run_in_transaction`` + ``Tidings.emit``, which wakes
+  the worker after each commit), each to the next of its share of 1,000 users in turn, the
+  offered rate split between them;
 - ``tidings worker``, and one ``tidings serve`` node (pinned to CPU 0, as in
   ``bench_delivery.py``);
 - 1,000 WebSocket clients, one per user, in ``bench/loadgen.py`` (pinned to CPU 1 with
@@ -24,7 +26,8 @@ Every client's stream is checked: seqs 1, 2, 3, ... with no gap and no duplicate
 end of each phase every user's last seq must equal what was emitted to it (``lost``).
 
 ``--profile DIR``: after the counted phases of this tree, one more phase at the highest rate
-(not counted) with py-spy sampling the worker and the emitter; collapsed stacks in ``DIR``.
+(not counted) with py-spy sampling the worker and the first emitter (``--gil``: the samples
+that hold the GIL, close to Python's CPU); collapsed stacks in ``DIR``.
 """
 
 import argparse
@@ -100,14 +103,14 @@ class Stack:
     """One tree's processes: emitter, worker, node, and its private Redis."""
 
     label: str
-    emitter: subprocess.Popen[bytes]
+    emitters: list[subprocess.Popen[bytes]]
     worker: subprocess.Popen[bytes]
     node: Any  # bench_delivery.Subject
     redis_pid: int
     emitted: dict[str, int] = field(default_factory=dict)  # per user, since the start
 
     def pids(self) -> list[int]:
-        return [self.emitter.pid, self.worker.pid, self.node.pid, self.redis_pid]
+        return [self.worker.pid, self.node.pid, self.redis_pid, *(e.pid for e in self.emitters)]
 
 
 def say(text: str) -> None:
@@ -120,17 +123,22 @@ def tidings_args(tree: Path | None, *command: str) -> list[str]:
     return [PYTHON, "-c", TREE_CLI, str(tree), *command]
 
 
-def call(process: subprocess.Popen[bytes], within: float, **command: Any) -> dict[str, Any]:
-    """One JSON line to ``process``, one JSON line back within ``within`` seconds."""
-    assert process.stdin is not None and process.stdout is not None
+def send(process: subprocess.Popen[bytes], **command: Any) -> None:
+    """One JSON line to ``process``."""
+    assert process.stdin is not None
     process.stdin.write(orjson.dumps(command) + b"\n")
     process.stdin.flush()
+
+
+def answer(process: subprocess.Popen[bytes], within: float) -> dict[str, Any]:
+    """The JSON line ``process`` answers within ``within`` seconds."""
+    assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], within)
     line = process.stdout.readline() if ready else b""
     if not line:
-        raise RuntimeError(f"no answer to {command['cmd']} from pid {process.pid}")
-    answer: dict[str, Any] = orjson.loads(line)
-    return answer
+        raise RuntimeError(f"no answer from pid {process.pid}")
+    found: dict[str, Any] = orjson.loads(line)
+    return found
 
 
 def wait_for_wake_subscriber(redis_url: str, procs: Processes, log: str) -> None:
@@ -145,7 +153,9 @@ def wait_for_wake_subscriber(redis_url: str, procs: Processes, log: str) -> None
         client.close()
 
 
-def start_stack(procs: Processes, tree: Path | None, label: str, tmp: Path, secret: str) -> Stack:
+def start_stack(
+    procs: Processes, tree: Path | None, label: str, tmp: Path, secret: str, emitters: int
+) -> Stack:
     name = label.replace(" ", "-")
     data_dir = tmp / name
     redis_url, redis_pid = start_redis(procs)
@@ -155,8 +165,11 @@ def start_stack(procs: Processes, tree: Path | None, label: str, tmp: Path, secr
     worker = procs.start(f"{name}-worker", tidings_args(tree, "worker"), cpu=None, env=env)
     wait_for_wake_subscriber(redis_url, procs, f"{name}-worker")
     emitter_args = [PYTHON, str(REPO / "bench" / "pipeline_emitter.py"), str(tree or "")]
-    emitter = procs.start(f"{name}-emitter", emitter_args, cpu=None, env=env, pipes=True)
-    return Stack(label, emitter, worker, node, redis_pid)
+    started = [
+        procs.start(f"{name}-emitter-{i}", emitter_args, cpu=None, env=env, pipes=True)
+        for i in range(emitters)
+    ]
+    return Stack(label, started, worker, node, redis_pid)
 
 
 def machine_busy() -> tuple[int, int]:
@@ -175,11 +188,16 @@ def run_phase(
     pids = [*stack.pids(), loadgen.process.pid, os.getpid()]
     cpu_before = [cpu_seconds(pid) for pid in pids]
     busy_before = machine_busy()
-    answer = call(stack.emitter, seconds + 120, cmd="run", rate=rate, seconds=seconds, users=users)
-    found.emitted = answer["emitted"]
-    found.offered = found.emitted / answer["seconds"]
-    for user, count in answer["counts"].items():
-        stack.emitted[user] = stack.emitted.get(user, 0) + count
+    share = len(stack.emitters)
+    for i, emitter in enumerate(stack.emitters):
+        each = None if rate is None else rate / share
+        send(emitter, cmd="run", rate=each, seconds=seconds, users=users[i::share])
+    answers = [answer(emitter, seconds + 120) for emitter in stack.emitters]
+    found.emitted = sum(a["emitted"] for a in answers)
+    found.offered = found.emitted / max(a["seconds"] for a in answers)
+    for a in answers:
+        for user, count in a["counts"].items():
+            stack.emitted[user] = stack.emitted.get(user, 0) + count
     loadgen.call(30, cmd="expect", expect=found.emitted)
     result = loadgen.call(180, cmd="wait", timeout=120, stall=10)
     cpu_after = [cpu_seconds(pid) for pid in pids]
@@ -190,9 +208,9 @@ def run_phase(
     total = (busy_after[1] - busy_before[1]) / ticks
     found.others = max(0.0, busy - sum(used)) / max(total, 1e-9)
     records = max(found.emitted, 1)
-    found.emitter_us = answer["cpu"] / records * 1e6
-    found.worker_us = used[1] / records * 1e6
-    found.node_us = used[2] / max(result["count"], 1) * 1e6
+    found.emitter_us = sum(a["cpu"] for a in answers) / records * 1e6
+    found.worker_us = used[0] / records * 1e6
+    found.node_us = used[1] / max(result["count"], 1) * 1e6
     window = (result["high_ns"] - result["low_ns"]) / 1e9
     marks = result["mark_high"] - result["mark_low"]
     found.delivered = marks / window if window > 0 else float("nan")
@@ -205,8 +223,9 @@ def run_phase(
         found.problems.append(f"{result['count']} of {found.emitted} frames arrived")
     if result["closed_by_server"]:
         found.problems.append(f"{result['closed_by_server']} closed: {result['closes']}")
-    if answer["late"] > 0.05:
-        found.problems.append(f"the emitter fell {answer['late'] * 1000:.0f} ms behind")
+    late = max(a["late"] for a in answers)
+    if late > 0.05:
+        found.problems.append(f"the emitters fell {late * 1000:.0f} ms behind")
     say(f"  {stack.label} {label}: {row(found)}")
     return found
 
@@ -229,7 +248,7 @@ def profiling(procs: Processes, stack: Stack, out: Path) -> Iterator[None]:
         yield
         return
     recorders = []
-    for name, process in (("worker", stack.worker), ("emitter", stack.emitter)):
+    for name, process in (("worker", stack.worker), ("emitter", stack.emitters[0])):
         args = [str(pyspy), "record", "--pid", str(process.pid), "--rate", "250"]
         args += ["--format", "raw", "--threads", "--gil", "--output", str(out / f"{name}.txt")]
         recorders.append(procs.start(f"py-spy-{name}", args, cpu=None))
@@ -248,7 +267,7 @@ def profiling(procs: Processes, stack: Stack, out: Path) -> Iterator[None]:
 def run_tree(
     procs: Processes, loadgen: Loadgen, args: argparse.Namespace, tree: Path | None, label: str
 ) -> list[Phase]:
-    stack = start_stack(procs, tree, label, Path(procs.log_dir), loadgen.secret)
+    stack = start_stack(procs, tree, label, Path(procs.log_dir), loadgen.secret, args.emitters)
     phases = []
     try:
         connect_clients(loadgen, stack.node, 0)
@@ -263,9 +282,10 @@ def run_tree(
                 run_phase(stack, loadgen, f"{rate:,}/s profiled", rate, args.seconds)
     finally:
         loadgen.call(60, cmd="close")
-        with contextlib.suppress(Exception):
-            call(stack.emitter, 10, cmd="exit")
-        for process in (stack.emitter, stack.worker, stack.node.process):
+        for emitter in stack.emitters:
+            with contextlib.suppress(Exception):
+                send(emitter, cmd="exit")
+        for process in (*stack.emitters, stack.worker, stack.node.process):
             procs.stop(process)
     return phases
 
@@ -292,7 +312,8 @@ def print_report(results: list[tuple[str, list[Phase]]], args: argparse.Namespac
     print(f"\ntidings commit-to-client pipeline, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(machine())
     print(
-        f"{USERS:,} clients, one emit per host transaction, {args.seconds:g} s per phase;"
+        f"{USERS:,} clients, {args.emitters} emitter processes, one emit per host transaction,"
+        f" {args.seconds:g} s per phase;"
         " latency: commit to frame received, ms; CPU: us per record (worker: per routed"
         " record, emitter: per emit, node: per frame); others: CPU of other processes,"
         " share of the machine"
@@ -327,6 +348,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--no-saturation", action="store_true", help="leave out saturation")
     parser.add_argument("--rounds", type=int, default=1, help="times to run every tree")
+    parser.add_argument(
+        "--emitters", type=int, default=2, help="host emitter processes (default 2)"
+    )
     parser.add_argument("--profile", type=Path, help="directory for py-spy stacks")
     return parser.parse_args()
 
