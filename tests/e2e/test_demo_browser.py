@@ -2,9 +2,10 @@
 headless Chromium (the ``*.e2e.mjs`` scenarios, through playwright-core).
 
 Needs Node and Debian's ``/usr/bin/chromium``; skipped with the reason when either is missing.
-Each test runs a fresh demo on a free loopback port with its own data directory and Redis
-database (``TIDINGS_E2E_REDIS_URL``, else ``TIDINGS_CLIENT_TEST_REDIS_URL``, else database 13
-of the local server; flushed first). Screenshots go to ``tests/e2e/artifacts/`` (ignored by
+Each test runs twice, on a fresh demo on a free loopback port with its own data directory:
+on Redis (its own database: ``TIDINGS_E2E_REDIS_URL``, else ``TIDINGS_CLIENT_TEST_REDIS_URL``,
+else database 13 of the local server; flushed first), and with no Redis at all
+(``memory://``, the in-process broker). Screenshots go to ``tests/e2e/artifacts/`` (ignored by
 git).
 """
 
@@ -153,21 +154,16 @@ def _running_demo(tmp_path: Path, redis_url: str) -> Iterator[Demo]:
     assert "routing worker" in output_text and "stopped" in output_text
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    """The demo on Redis."""
-    with _running_demo(tmp_path, REDIS_URL) as running:
+@pytest.fixture(params=["redis", "no-redis"])
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """The demo on Redis, and with no Redis at all: its signals inside its one process."""
+    redis_url = REDIS_URL if request.param == "redis" else "memory://"
+    with _running_demo(tmp_path, redis_url) as running:
         yield running
 
 
-@pytest.fixture
-def demo_without_redis(tmp_path: Path) -> Iterator[Demo]:
-    """The demo with its signals inside its one process (``memory://``): no Redis at all."""
-    with _running_demo(tmp_path, "memory://") as running:
-        yield running
-
-
-def _transfers_arrive_live_and_after_reconnecting(demo: Demo) -> None:
+@pytest.mark.timeout(150)  # npm ci (only when node_modules is missing) + about 15 s
+def test_two_users_see_transfers_live_and_after_reconnecting(demo: Demo) -> None:
     report = demo.run("demo.e2e.mjs")
     bob = report["bob"]
     assert bob["amounts"] == [7, 3, 5]
@@ -176,20 +172,6 @@ def _transfers_arrive_live_and_after_reconnecting(demo: Demo) -> None:
     assert bob["events"] == ["new_device_login"] + ["sbd_tokens_received"] * 3
     badges = report["badges"]  # bob's two windows, after "mark all read" in one of them
     assert badges["before"] > 0 and badges["bob"] == badges["again"] == 0
-
-
-@pytest.mark.timeout(150)  # npm ci (only when node_modules is missing) + about 15 s
-def test_two_users_see_transfers_live_and_after_reconnecting(demo: Demo) -> None:
-    _transfers_arrive_live_and_after_reconnecting(demo)
-
-
-@pytest.mark.timeout(150)
-def test_without_redis_the_demo_delivers_live_replays_and_signs_out(
-    demo_without_redis: Demo,
-) -> None:
-    _transfers_arrive_live_and_after_reconnecting(demo_without_redis)
-    report = demo_without_redis.run("password.e2e.mjs")
-    assert report["ended"] == {"other": 4403}
 
 
 @pytest.mark.timeout(150)
