@@ -37,7 +37,6 @@ from pymongo import monitoring
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api_hooks.wake import wake  # noqa: E402
 from bench.bare_routing import open_bare, route_bare  # noqa: E402
 from foundation.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
 from foundation.settings import Settings, load_settings  # noqa: E402
@@ -233,7 +232,7 @@ async def emit_paced(store: SqliteStore, client: aioredis.Redis) -> dict[str, fl
         record = record_for((f"user-{i % 100}",))
         await store.add_records([record])
         commits[record.notification_id] = time.perf_counter()
-        await wake(client)
+        await client.publish(WAKE_CHANNEL, b"")  # the wake-up a host sends after its commit
     return commits
 
 
