@@ -4,12 +4,13 @@
 >>> async def transfer(session):
 ...     ...  # the domain change, with session=session
 ...     await emitter.emit(session, "sbd_tokens_received", {...}, to=Users(("bob",)))
->>> await run_in_transaction(mongo_client, transfer, redis=redis)
+>>> await run_in_transaction(mongo_client, transfer, broker=open_broker(settings))
 """
 
 from api_hooks.emit import Emitter
 from api_hooks.transaction import run_in_transaction
 from api_hooks.validation import build_record
+from api_hooks.wake import Waker, wake
 from foundation.errors import EmitRefused, NotInTransaction
 from outbox.records import Everyone, Group, Users
 
@@ -20,6 +21,8 @@ __all__ = [
     "Group",
     "NotInTransaction",
     "Users",
+    "Waker",
     "build_record",
     "run_in_transaction",
+    "wake",
 ]

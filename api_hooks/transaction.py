@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from api_hooks.wake import wake
+from broker import Broker
 from outbox import stores
 
 
@@ -19,18 +20,18 @@ async def run_in_transaction[T](
     target: Any,
     callback: Callable[[Any], Awaitable[T]],
     *,
-    redis: Any = None,
+    broker: Broker | None = None,
     deadline_seconds: float = 30.0,
 ) -> T:
     """Run ``callback(session_or_connection)`` in a transaction and commit it.
 
     ``target`` is a PyMongo ``AsyncMongoClient``, a Motor client, or a ``sqlite3.Connection``
-    opened with ``isolation_level=None``. When ``redis`` (a ``redis.asyncio.Redis``) is given,
-    the worker is woken after the commit (best effort: the worker's sweep finds the records
-    anyway). Exceptions from the callback roll back and propagate; a ``target`` no store
+    opened with ``isolation_level=None``. When ``broker`` (see ``broker.open_broker``) is
+    given, the worker is woken after the commit (best effort: the worker's sweep finds the
+    records anyway). Exceptions from the callback roll back and propagate; a ``target`` no store
     recognizes raises ``TypeError``.
     """
     result = await stores.run_in_transaction(target, callback, deadline_seconds=deadline_seconds)
-    if redis is not None:
-        await wake(redis)
+    if broker is not None:
+        await wake(broker)
     return result

@@ -1,22 +1,64 @@
-"""The wake-up the host sends routing workers after a commit that wrote records."""
+"""The wake-up the host sends routing workers after a commit that wrote records.
 
+A wake-up carries nothing: it only says "look now". So many commits in a burst need one
+wake-up between them, not one each. :class:`Waker` coalesces: at most one is in flight, and
+the commits that land meanwhile are covered by a single one sent right after it. A busy host
+then sends fewer wake-ups than it commits, and the worker, woken less often, finds bigger
+batches.
+"""
+
+import asyncio
 import logging
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
+from broker import Broker
 from foundation.constants import WAKE_CHANNEL
+from foundation.errors import SignalUnavailable
 
 log = logging.getLogger(__name__)
 
 
-async def wake(redis: Redis) -> None:
+async def wake(broker: Broker) -> None:
     """Best-effort: tell routing workers that records were committed. Never raises.
 
     Call it after the transaction that wrote the records has committed. A lost wake-up only
-    delays routing until the worker's next sweep. Redis errors are logged at debug level.
+    delays routing until the worker's next sweep. Broker errors are logged at debug level.
     """
     try:
-        await redis.publish(WAKE_CHANNEL, b"")
-    except (RedisError, OSError) as error:
-        log.debug("wake-up not sent: %s", type(error).__name__)
+        await broker.publish(WAKE_CHANNEL, [b""])
+    except SignalUnavailable as error:
+        log.debug("wake-up not sent: %s", error)
+
+
+class Waker:
+    """Coalesced wake-ups on one broker, for one event loop.
+
+    :meth:`wake` returns once a wake-up published after the call has gone out (or failed: it
+    never raises), so a caller that awaited it knows the workers were told about every commit
+    it made before the call. However busy the host, each caller waits for at most two.
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.sent = 0  # wake-ups published
+        self._requested = 0  # calls to wake so far
+        self._covered = 0  # calls a published wake-up went out after
+        self._published = asyncio.Condition()
+        self._sending: asyncio.Task[None] | None = None
+
+    async def wake(self) -> None:
+        """Wake the workers about every commit made before this call; never raises."""
+        self._requested += 1
+        wanted = self._requested
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send(), name="tidings-wake")
+        async with self._published:
+            await self._published.wait_for(lambda: self._covered >= wanted)
+
+    async def _send(self) -> None:
+        while self._covered < self._requested:
+            upto = self._requested  # every call so far was made before this publish
+            await wake(self.broker)
+            self.sent += 1
+            self._covered = upto
+            async with self._published:
+                self._published.notify_all()

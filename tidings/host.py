@@ -14,20 +14,17 @@
         await notifications.emit(session, "sbd_tokens_received", {...}, to=Users(("bob",)))
 """
 
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 
-from api_hooks import Emitter
+from api_hooks import Emitter, Waker
 from broker import Broker, open_broker
 from delivery.app import Mounted, mount
 from delivery.auth import RevocationCheck
 from delivery.node import DeliveryNode
 from delivery.revocation import revoke
-from foundation.constants import WAKE_CHANNEL
-from foundation.errors import SignalUnavailable
 from foundation.settings import Settings, load_settings
 from outbox import stores
 from outbox.records import Audience, OutboxRecord
@@ -63,6 +60,7 @@ class Tidings:
         }
         self._mounted: Mounted | None = None
         self._broker: Broker | None = None
+        self._waker: Waker | None = None
 
     def mount(self, app: FastAPI, *, prefix: str = "") -> None:
         """Serve ``/ws``, the REST API and the probes from ``app`` (see
@@ -137,10 +135,13 @@ class Tidings:
         """Tell the routing worker that records were committed; call it after your commit.
 
         Best effort and never raises: without it the worker's sweep still routes them,
-        within ``TIDINGS_SWEEP_INTERVAL_SECONDS``.
+        within ``TIDINGS_SWEEP_INTERVAL_SECONDS``. Coalesced: the calls made while a wake-up
+        is on its way share the next one, so a busy host sends fewer than it commits.
         """
-        with contextlib.suppress(SignalUnavailable):
-            await self._signals().publish(WAKE_CHANNEL, [b""])
+        signals = self._signals()
+        if self._waker is None or self._waker.broker is not signals:
+            self._waker = Waker(signals)
+        await self._waker.wake()
 
     async def revoke(self, user_id: str) -> None:
         """Close the open connections of ``user_id`` with 4403, on every node, within a

@@ -160,16 +160,16 @@ def emitter_main() -> None:
 
 
 async def _emit_until_stopped() -> None:
+    from broker import open_broker
     from foundation.settings import load_settings
     from outbox.stores import open_store
-    from outbox.worker.outage import redis_client
 
     settings = load_settings()
     rng = random.Random(int(os.environ.get("TEST_SEED", "0")))
     stop_file = Path(os.environ["TEST_STOP_FILE"])
     pause = float(os.environ.get("TEST_EMIT_PAUSE", "0"))
     store = await open_store(settings)
-    redis = redis_client(settings.redis_url)
+    broker = open_broker(settings)
     try:
         with Path(os.environ["TEST_COMMITTED_FILE"]).open("a") as committed:
             while not stop_file.exists():
@@ -187,12 +187,12 @@ async def _emit_until_stopped() -> None:
                     users = ",".join(recipients(record.audience))
                     committed.write(f"{record.id} {record.notification_id} {users}\n")
                     committed.flush()
-                await wake(redis)
+                await wake(broker)
                 if pause:
                     await asyncio.sleep(pause)  # pacing the load, not waiting for anything
     finally:
         await store.close()
-        await redis.aclose()
+        await broker.close()
 
 
 def clean_env(env: Mapping[str, str]) -> dict[str, str]:

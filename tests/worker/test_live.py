@@ -204,10 +204,14 @@ async def test_publish_sends_the_split_messages_in_order_and_counts_entries(
     assert int(await client.get(ROUTED_COUNTER_KEY)) == 3000
 
 
-async def test_wake_publishes_on_the_wake_channel(client: aioredis.Redis) -> None:
+async def test_wake_publishes_on_the_wake_channel(
+    server: PrivateRedis, client: aioredis.Redis
+) -> None:
     async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
         await pubsub.subscribe(WAKE_CHANNEL)
-        await wake(client)
+        broker = RedisBroker(server.url)
+        await wake(broker)
+        await broker.close()
 
         async def woken() -> bool:
             return await pubsub.get_message(timeout=0.05) is not None
@@ -217,7 +221,8 @@ async def test_wake_publishes_on_the_wake_channel(client: aioredis.Redis) -> Non
 
 async def test_wake_never_raises_when_redis_is_down(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG", logger="api_hooks.wake")
-    redis = aioredis.Redis(port=free_port(), socket_connect_timeout=0.5)
-    await wake(redis)
-    await redis.aclose()
-    assert "wake-up not sent: ConnectionError" in caplog.text
+    broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0")
+    await wake(broker)
+    await broker.close()
+    assert "wake-up not sent: redis unavailable" in caplog.text
+    assert "redis://" not in caplog.text

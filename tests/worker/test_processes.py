@@ -17,7 +17,6 @@ import pytest
 import redis.asyncio as aioredis
 from arq.connections import RedisSettings, create_pool
 
-from api_hooks.wake import wake
 from foundation.constants import ARQ_QUEUE, LIVE_CHANNEL, ROUTE_JOB, WAKE_CHANNEL
 from outbox.live_wire import decode_live_batch
 from outbox.port import OutboxStore
@@ -142,7 +141,7 @@ async def live_batch_arrives(client: aioredis.Redis, store: OutboxStore) -> None
 
         async def received() -> bool:
             await store.add_records([make_record(Users(("bob",)))])
-            await wake(client)
+            await client.publish(WAKE_CHANNEL, b"")
             message = await pubsub.get_message(timeout=0.2)
             return message is not None and any(
                 e.user_id == "bob" for e in decode_live_batch(message["data"]).entries

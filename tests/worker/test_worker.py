@@ -15,7 +15,6 @@ import redis.asyncio as aioredis
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
-from api_hooks.wake import wake
 from broker import MemoryBroker, RedisBroker
 from foundation.constants import (
     ARQ_QUEUE,
@@ -135,7 +134,7 @@ async def test_wake_ups_route_without_waiting_for_the_sweep(
             await pubsub.subscribe(LIVE_CHANNEL)
             for seq in (1, 2, 3):
                 await store.add_records([make_record(Users(("alice",)))])
-                await wake(client)
+                await client.publish(WAKE_CHANNEL, b"")
                 assert await live_entries(pubsub, 1, timeout=5) == [("alice", seq)]
     finally:
         stop.set()

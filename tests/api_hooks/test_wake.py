@@ -1,0 +1,97 @@
+"""Coalesced wake-ups: a burst of commits shares wake-ups, and none is left uncovered."""
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from api_hooks import Waker
+from broker import MemoryBroker, RedisBroker
+from foundation.constants import WAKE_CHANNEL
+from tests.services import free_port
+
+
+class GatedBroker(MemoryBroker):
+    """A broker whose wake-ups are held until the test lets each one through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Semaphore(0)
+        self.started = 0  # publishes begun
+        self.finished = 0
+
+    async def publish(
+        self, channel: str, messages: Sequence[bytes], *, count: tuple[str, int] | None = None
+    ) -> None:
+        self.started += 1
+        await self.gate.acquire()
+        await super().publish(channel, messages, count=count)
+        self.finished += 1
+
+
+async def until(condition: object, timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_calls_made_during_a_wake_up_share_the_next_one() -> None:
+    broker = GatedBroker()
+    waker = Waker(broker)
+    first = asyncio.create_task(waker.wake())
+    await until(lambda: broker.started == 1)
+    # Ten commits land while the first wake-up is on its way: it may have left before them.
+    later = [asyncio.create_task(waker.wake()) for _ in range(10)]
+    await asyncio.sleep(0)  # one turn of the loop: each call registers
+    broker.gate.release()
+    await first
+    assert not any(task.done() for task in later)  # the first one does not cover them
+    await until(lambda: broker.started == 2)
+    broker.gate.release()
+    await asyncio.gather(*later)
+    assert broker.finished == waker.sent == 2  # eleven calls, two wake-ups
+
+
+async def test_a_caller_waits_for_at_most_two_wake_ups_however_busy_the_host() -> None:
+    broker = GatedBroker()
+    waker = Waker(broker)
+    calls = [asyncio.create_task(waker.wake())]
+    for published in range(1, 6):  # a stream of commits that never pauses
+        await until(lambda n=published: broker.started == n)
+        calls.append(asyncio.create_task(waker.wake()))  # lands while one is on its way
+        await asyncio.sleep(0)  # one turn of the loop: the call registers
+        broker.gate.release()
+        await until(lambda n=published: broker.finished == n)
+        # The call made during wake-up n is covered by wake-up n + 1, never later.
+        await until(lambda n=published: calls[n - 1].done())
+        assert [call.done() for call in calls] == [True] * published + [False]
+    broker.gate.release()
+    await asyncio.gather(*calls)
+
+
+async def test_every_wake_up_reaches_a_subscriber() -> None:
+    broker = MemoryBroker()
+    waker = Waker(broker)
+    async with broker.subscribe([WAKE_CHANNEL]) as subscription:
+        await asyncio.gather(*(waker.wake() for _ in range(50)))
+        received = 0
+        async for _ in subscription:
+            received += 1
+            if received == waker.sent:
+                break
+    assert 1 <= waker.sent < 50
+
+
+async def test_a_wake_up_never_raises_when_the_broker_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG", logger="api_hooks.wake")
+    broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        await asyncio.wait_for(Waker(broker).wake(), 10)
+    finally:
+        await broker.close()
+    assert "wake-up not sent: redis unavailable" in caplog.text
+    assert "redis://" not in caplog.text
