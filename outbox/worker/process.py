@@ -30,7 +30,7 @@ FLUSH_SECONDS = 2.0
 # Drains start at most this often: wake-ups that come closer together (one per host commit)
 # share a drain, so the busier the host, the larger each batch and the less each record
 # costs. It is also the most a wake-up waits for a drain to start.
-DRAIN_SPACING_SECONDS = 0.002
+DRAIN_SPACING_SECONDS = 0.003
 
 
 async def sweep(router: Router, wake: asyncio.Event, settings: Settings) -> None:
