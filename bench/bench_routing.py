@@ -1,7 +1,10 @@
 """Routing benchmark: throughput, commit-to-published latency, MongoDB commands per batch.
 
-Run: ``.venv/bin/python bench/bench_routing.py``. Needs ``redis-server`` on PATH (a private one
-is started on a free port, so nothing else on the machine sees these publishes).
+Run: ``.venv/bin/python bench/bench_routing.py [--baseline REV] [--throughput-only]``. Needs
+``redis-server`` on PATH (a private one is started on a free port, so nothing else on the
+machine sees these publishes). ``--baseline REV`` also routes the same records with the
+worker of that revision (a ``git worktree``, in a process of its own on the same CPU);
+``--throughput-only`` runs part 1 alone, for single recipients of 1,000 users.
 
 1. Inbox entries per second, one worker on one CPU on the embedded store, burst routing of a
    pre-filled outbox, for audiences of 1, 10 and 1,000 users drawn from 1,000 (each record's
@@ -16,6 +19,7 @@ is started on a free port, so nothing else on the machine sees these publishes).
    ``pymongo.monitoring`` against the mongoeco test double: counts only, never timings.
 """
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -25,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +56,14 @@ from tests.services import private_redis  # noqa: E402
 from tests.worker import clean_env  # noqa: E402
 
 RUNS = 5
+# The worker of another source tree (``--baseline``), timed around run_worker as here.
+BASELINE_WORKER = (
+    "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+    " from foundation.settings import load_settings; from outbox.worker import run_worker;"
+    " settings = load_settings(mongodb_url=None, data_dir=Path(sys.argv[2]),"
+    " redis_url=sys.argv[3]); started = time.perf_counter();"
+    " run_worker(settings, burst=True); print(time.perf_counter() - started)"
+)
 BATCH_SIZE = 500
 EMITS_PER_SECOND = 200
 EMIT_SECONDS = 10
@@ -109,10 +121,11 @@ class Figures:
     entries: int
     tidings: list[float] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)
+    baseline: list[float] = field(default_factory=list)  # --baseline's worker
 
 
-async def fill_both(case: Case, paths: tuple[Path, Path]) -> None:
-    """The same records in two new stores, made a thousand at a time (none kept after)."""
+async def fill_both(case: Case, paths: Sequence[Path]) -> None:
+    """The same records in new stores, made a thousand at a time (none kept after)."""
     stores = []
     for path in paths:
         apply_sqlite(path)
@@ -134,15 +147,32 @@ async def pending(path: Path) -> int:
         await store.close()
 
 
-def throughput_run(case: Case, redis_url: str, figures: Figures, floor_first: bool) -> None:
-    """Route the same records once with the worker and once with the floor.
+def baseline_rate(tree: Path, data_dir: Path, redis_url: str, entries: int) -> float:
+    """Entries/s of the worker of the source tree ``tree``, in a process of its own on this
+    process's CPU, timed around ``run_worker`` as here (its start is not counted)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    args = [sys.executable, "-c", BASELINE_WORKER, str(tree), str(data_dir), redis_url]
+    done = subprocess.run(args, cwd=tree, env=env, check=True, capture_output=True, text=True)
+    return entries / float(done.stdout.split()[-1])
+
+
+def throughput_run(
+    case: Case, redis_url: str, figures: Figures, run: int, baseline: Path | None
+) -> None:
+    """Route the same records with the worker, with the floor (and with ``baseline``'s
+    worker), in an order that turns with ``run``.
 
     The worker runs as ``tidings worker --burst`` runs it: :func:`run_worker` in this thread.
     """
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp), redis_url)
         floor_path = Path(tmp) / "floor.sqlite3"
-        asyncio.run(fill_both(case, (settings.sqlite_path, floor_path)))
+        baseline_dir = Path(tmp) / "baseline"
+        baseline_dir.mkdir()
+        paths = [settings.sqlite_path, floor_path]
+        if baseline is not None:
+            paths.append(baseline_dir / settings.sqlite_path.name)
+        asyncio.run(fill_both(case, paths))
 
         def worker() -> None:
             started = time.perf_counter()
@@ -158,12 +188,19 @@ def throughput_run(case: Case, redis_url: str, figures: Figures, floor_first: bo
             finally:
                 conn.close()
 
-        for step in (floor, worker) if floor_first else (worker, floor):
+        def before() -> None:
+            assert baseline is not None
+            rate = baseline_rate(baseline, baseline_dir, redis_url, figures.entries)
+            figures.baseline.append(rate)
+
+        steps = [floor, worker] + ([before] if baseline is not None else [])
+        shift = run % len(steps)
+        for step in steps[shift:] + steps[:shift]:
             step()
         assert asyncio.run(pending(settings.sqlite_path)) == 0
 
 
-def throughput(redis_url: str) -> dict[Case, Figures]:
+def throughput(redis_url: str, baseline: Path | None, cases: Sequence[Case]) -> dict[Case, Figures]:
     """Every case RUNS times, alternating which of the two goes first, on one CPU.
 
     This thread is pinned to the lowest CPU it may use, and the threads it starts (the
@@ -171,11 +208,11 @@ def throughput(redis_url: str) -> dict[Case, Figures]:
     """
     cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(cpus)})
-    measured = {case: Figures(case.audience * case.records) for case in CASES}
+    measured = {case: Figures(case.audience * case.records) for case in cases}
     try:
         for run in range(RUNS):
             for case, figures in measured.items():
-                throughput_run(case, redis_url, figures, floor_first=run % 2 == 1)
+                throughput_run(case, redis_url, figures, run, baseline)
     finally:
         os.sched_setaffinity(0, cpus)
     return measured
@@ -313,24 +350,40 @@ def run_mongo_counts() -> dict[int, Counter[str]] | str:
 # --- Report --------------------------------------------------------------------------------
 
 
+def print_throughput(measured: dict[Case, Figures], baseline: str | None) -> None:
+    print(
+        f"\nRouting throughput: one worker on one CPU, embedded store, burst, batch_size"
+        f" {BATCH_SIZE}; entries/s, median of {RUNS} runs (each run's figure in brackets)"
+    )
+    extra = f" {'baseline':>9} {'of floor':>8}" if baseline else ""
+    print(
+        f"{'audience':<20} {'records':>7} {'entries/s':>10} {'floor/s':>9} {'of floor':>8}"
+        f"{extra}  runs"
+    )
+    for case, figures in measured.items():
+        tidings, floor = statistics.median(figures.tidings), statistics.median(figures.floor)
+        runs = " ".join(f"{rate / 1000:.1f}k" for rate in figures.tidings)
+        before = ""
+        if figures.baseline:
+            rate = statistics.median(figures.baseline)
+            before = f" {rate:>9,.0f} {rate / floor:>8.2f}"
+            runs += "; baseline " + " ".join(f"{r / 1000:.1f}k" for r in figures.baseline)
+        print(
+            f"{case.label:<20} {case.records:>7} {tidings:>10,.0f} {floor:>9,.0f}"
+            f" {tidings / floor:>8.2f}{before}  ({runs})"
+        )
+    if baseline:
+        print(f"baseline: the worker of {baseline} (a git worktree), same records, same CPU")
+
+
 def print_report(
     measured: dict[Case, Figures],
     emitted: int,
     delays: list[float],
     mongo: dict[int, Counter[str]] | str,
+    baseline: str | None = None,
 ) -> None:
-    print(
-        f"\nRouting throughput: one worker on one CPU, embedded store, burst, batch_size"
-        f" {BATCH_SIZE}; entries/s, median of {RUNS} runs (each run's figure in brackets)"
-    )
-    print(f"{'audience':<20} {'records':>7} {'entries/s':>10} {'floor/s':>9} {'of floor':>8}  runs")
-    for case, figures in measured.items():
-        tidings, floor = statistics.median(figures.tidings), statistics.median(figures.floor)
-        runs = " ".join(f"{rate / 1000:.1f}k" for rate in figures.tidings)
-        print(
-            f"{case.label:<20} {case.records:>7} {tidings:>10,.0f} {floor:>9,.0f}"
-            f" {tidings / floor:>8.2f}  ({runs})"
-        )
+    print_throughput(measured, baseline)
     print(
         f"\nCommit-to-published latency at {EMITS_PER_SECOND} emits/s for {EMIT_SECONDS} s"
         " (worker in its own process)"
@@ -351,11 +404,41 @@ def print_report(
     print("equal for every batch size" if len(totals) == 1 else "NOT equal across batch sizes")
 
 
+@contextlib.contextmanager
+def baseline_tree(rev: str | None) -> Iterator[Path | None]:
+    """A ``git worktree`` of ``rev``, removed at the end (None without a revision)."""
+    if rev is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="tidings-baseline-") as tmp:
+        path = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), rev],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO)
+
+
 def main() -> None:
-    with private_redis() as server:
-        measured = throughput(server.url)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", metavar="REV", help="also route with this revision's worker")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="only part 1, single recipients of 1,000"
+    )
+    args = parser.parse_args()
+    cases = CASES[:1] if args.throughput_only else CASES
+    with private_redis() as server, baseline_tree(args.baseline) as baseline:
+        measured = throughput(server.url, baseline, cases)
+        if args.throughput_only:
+            print_throughput(measured, args.baseline)
+            return
         emitted, delays = asyncio.run(latency(server.url))
-    print_report(measured, emitted, delays, run_mongo_counts())
+    print_report(measured, emitted, delays, run_mongo_counts(), args.baseline)
 
 
 if __name__ == "__main__":
