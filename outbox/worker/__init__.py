@@ -9,7 +9,10 @@ Design. The store is the record and Redis is only a trigger, so the process is f
 independent asyncio tasks around one :class:`Router`, and none of them stops the others:
 
 - the **sweep** routes on every wake-up and at least every ``sweep_interval_seconds``, and
-  trims entries older than ``retention_seconds`` about once a minute. It needs nothing but
+  trims entries older than ``retention_seconds`` about once a minute. Drains start at most
+  every few milliseconds, so the wake-ups of a busy host share one, and a drain ends with the
+  first batch that is not full (no claim that finds nothing): the busier the host, the larger
+  each batch and the less each record costs. It needs nothing but
   the store, so routing goes on while Redis is down;
 - the **wake subscriber** listens on ``WAKE_CHANNEL`` (published by the emit helper after its
   commit) and wakes the sweep at once: low latency without busy polling. It reconnects with
@@ -26,7 +29,7 @@ independent asyncio tasks around one :class:`Router`, and none of them stops the
 Routing inside one process is serialized by a lock, and each drain runs in a task of the
 router's own, shielded from its caller: cancelling an arq job or the sweep never interrupts
 a store transaction half-way. Across processes the store's single routing lease decides who
-routes; ``claim_batch`` renews it while draining. A worker that dies keeps the lease until
+routes; claims renew it once half of it has passed. A worker that dies keeps the lease until
 it expires (``lease_seconds``), then another worker, or the restarted one under a new owner
 id, takes over. arq's own at-least-once redelivery is never waited for.
 

@@ -6,7 +6,9 @@ the database's single write lock before it reads anything it decides on. The fil
 mode with ``synchronous=NORMAL``: readers never block the writer, and a process killed with
 SIGKILL loses no committed transaction (only a power loss can drop the last commits). Several
 processes (host app, worker, delivery nodes) may open one file at once; a writer waits up to the
-busy timeout for the lock, then gets ``StoreUnavailable``.
+busy timeout for the lock, then gets ``StoreUnavailable``. The store waits itself, in sleeps
+of a tenth of a millisecond at first (``connection.retry_while_locked``), not with SQLite's
+busy handler, whose sleeps grow to 100 ms.
 
 Claim order is the outbox's ``position`` (see ``migrations/sqlite/v1_initial_schema.py``):
 SQLite hands out positions in commit order, which is what G4 needs. Times are stored as
