@@ -37,7 +37,6 @@ from pymongo import monitoring
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api_hooks.wake import wake  # noqa: E402
 from bench.bare_routing import open_bare, route_bare  # noqa: E402
 from foundation.constants import LIVE_CHANNEL, WAKE_CHANNEL  # noqa: E402
 from foundation.settings import Settings, load_settings  # noqa: E402
@@ -48,6 +47,7 @@ from outbox.routing import RoutingPolicy, route_once  # noqa: E402
 from outbox.stores.sqlite.schema import apply_sqlite  # noqa: E402
 from outbox.stores.sqlite.store import SqliteStore  # noqa: E402
 from outbox.worker import run_worker  # noqa: E402
+from tests.mongo_server import CommandCounter  # noqa: E402
 from tests.services import private_redis  # noqa: E402
 from tests.worker import clean_env  # noqa: E402
 
@@ -233,7 +233,7 @@ async def emit_paced(store: SqliteStore, client: aioredis.Redis) -> dict[str, fl
         record = record_for((f"user-{i % 100}",))
         await store.add_records([record])
         commits[record.notification_id] = time.perf_counter()
-        await wake(client)
+        await client.publish(WAKE_CHANNEL, b"")  # the wake-up a host sends after its commit
     return commits
 
 
@@ -267,22 +267,6 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 # --- 3. MongoDB commands per batch ---------------------------------------------------------
-
-
-class CommandCounter(monitoring.CommandListener):
-    """Counts commands sent by every client created after registration."""
-
-    def __init__(self) -> None:
-        self.commands: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def mongo_commands(url: str, counter: CommandCounter) -> dict[int, Counter[str]]:

@@ -2,12 +2,14 @@
 headless Chromium (the ``*.e2e.mjs`` scenarios, through playwright-core).
 
 Needs Node and Debian's ``/usr/bin/chromium``; skipped with the reason when either is missing.
-Each test runs a fresh demo on a free loopback port with its own data directory and Redis
-database (``TIDINGS_E2E_REDIS_URL``, else ``TIDINGS_CLIENT_TEST_REDIS_URL``, else database 13
-of the local server; flushed first). Screenshots go to ``tests/e2e/artifacts/`` (ignored by
+Each test runs twice, on a fresh demo on a free loopback port with its own data directory:
+on Redis (its own database: ``TIDINGS_E2E_REDIS_URL``, else ``TIDINGS_CLIENT_TEST_REDIS_URL``,
+else database 13 of the local server; flushed first), and with no Redis at all
+(``memory://``, the in-process broker). Screenshots go to ``tests/e2e/artifacts/`` (ignored by
 git).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 import redis
 
+from examples.demo import demo_settings
 from examples.second_brain.catalog import EVENTS
 from tests.services import free_port
 
@@ -72,12 +75,12 @@ def _wait_healthy(base: str, demo: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"the demo did not answer /healthz within {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
-def _demo_env(port: int, data_dir: Path) -> dict[str, str]:
+def _demo_env(port: int, data_dir: Path, redis_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
     env.update(
         TIDINGS_PORT=str(port),
         TIDINGS_DATA_DIR=str(data_dir),
-        TIDINGS_REDIS_URL=REDIS_URL,
+        TIDINGS_REDIS_URL=redis_url,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -112,17 +115,18 @@ class Demo:
         return _run_browser(self.node, self.base, script)
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+@contextlib.contextmanager
+def _running_demo(tmp_path: Path, redis_url: str) -> Iterator[Demo]:
     """A fresh demo (its own data, an empty Redis database) and Chromium; afterwards, the
     demo must have stopped cleanly on Ctrl-C."""
     node, npm = _tools()
     _install_playwright(npm)
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
+    if redis_url.startswith("redis"):
+        client = redis.Redis.from_url(redis_url)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "demo.log"
@@ -130,7 +134,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         process = subprocess.Popen(
             [sys.executable, "-m", "examples.demo"],
             cwd=ROOT,
-            env=_demo_env(port, tmp_path / "data"),
+            env=_demo_env(port, tmp_path / "data", redis_url),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -148,6 +152,14 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     assert f"open {base}/" in output_text
     assert process.returncode == 0, output_text
     assert "routing worker" in output_text and "stopped" in output_text
+
+
+@pytest.fixture(params=["redis", "no-redis"])
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """The demo on Redis, and with no Redis at all: its signals inside its one process."""
+    redis_url = REDIS_URL if request.param == "redis" else "memory://"
+    with _running_demo(tmp_path, redis_url) as running:
+        yield running
 
 
 @pytest.mark.timeout(150)  # npm ci (only when node_modules is missing) + about 15 s
@@ -188,3 +200,15 @@ def test_the_page_on_desktop_and_phone_with_refusals_and_offline(demo: Demo) -> 
     assert report["phone"]["scrollWidth"] <= 390
     for shot in ("desktop.png", "phone-390.png"):
         assert (ARTIFACTS / shot).stat().st_size > 10_000
+
+
+def test_the_demo_falls_back_to_the_in_process_broker_only_when_no_redis_answers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIDINGS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("TIDINGS_REDIS_URL", raising=False)
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    assert demo_settings(local_redis=nobody).redis_url == "memory://"
+    assert demo_settings(local_redis=REDIS_URL).redis_url == REDIS_URL
+    monkeypatch.setenv("TIDINGS_REDIS_URL", nobody)  # named: kept, and waited for
+    assert demo_settings().redis_url == nobody

@@ -122,3 +122,14 @@ def test_dead_retry_of_unknown_id_fails(env: dict[str, str], tmp_path: Path) -> 
     apply_sqlite(tmp_path / "tidings.sqlite3")
     done = tidings(env, "dead", "retry", "nope")
     assert (done.returncode, done.stdout.strip()) == (1, "re-queued 0 record(s)")
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_process_of_its_own_refuses_the_in_process_broker(
+    env: dict[str, str], command: str
+) -> None:
+    env["TIDINGS_REDIS_URL"] = "memory://"
+    env["TIDINGS_JWT_SECRET"] = "x" * 32
+    done = tidings(env, command)
+    assert done.returncode == 2, done.stderr
+    assert "TIDINGS_REDIS_URL=memory://" in done.stderr and "one process" in done.stderr
