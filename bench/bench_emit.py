@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -307,8 +307,8 @@ def driver(arguments: argparse.Namespace) -> None:
                 for name, tree in trees.items():
                     mongo_runs[name] = [run_child(tree, "--mongo-url", endpoint.url)]
     print(
-        f"Emit cost in the host, {arguments.emits} host transactions per run, {os.uname().machine}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"Emit cost in the host, {arguments.emits} host transactions per run,"
+        f" {os.uname().machine}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     report("Embedded store", sqlite_runs, SQLITE_PARTS)
     if mongo_runs:
