@@ -17,7 +17,8 @@ Embedded store, ``N`` host transactions of one emit each on a ``sqlite3`` connec
 - ``BEGIN+emit+COMMIT``: ``BEGIN IMMEDIATE``, the emit, ``COMMIT``;
 - ``run_in_transaction``: the same through ``api_hooks.run_in_transaction`` (no broker);
 - ``SQLite floor``: ``BEGIN IMMEDIATE``, one prepared insert of a row built beforehand,
-  ``COMMIT``: what SQLite alone costs, the least any emit can cost on this store.
+  ``COMMIT``: what SQLite alone costs, the least any emit can cost on this store;
+- ``BEGIN+COMMIT only``: the host's transaction with nothing written (no pages to commit).
 
 Every 250 transactions, outside the measured parts, the outbox is emptied and the log
 checkpointed, as the routing worker and its checkpointer do. ``no worker`` is
@@ -40,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ SQLITE_PARTS = (
     "BEGIN+emit+COMMIT",
     "run_in_transaction",
     "SQLite floor",
+    "BEGIN+COMMIT only",
     "no worker",
 )
 MONGO_PARTS = ("mongo build+encode", "mongo emit in txn")
@@ -89,84 +91,100 @@ class Segments:
 # --- Measuring, in a child process whose imports come from ``--tree`` -----------------------
 
 
-async def measure_sqlite(emits: int) -> dict[str, float]:
-    from api_hooks import Emitter, run_in_transaction
-    from api_hooks.validation import build_record
-    from foundation.constants import OUTBOX
-    from outbox.records import Users
-    from outbox.stores.sqlite.rows import record_row
-    from outbox.stores.sqlite.schema import apply_sqlite
-    from outbox.stores.sqlite.transactions import INSERT_RECORD
-    from tidings import Tidings, load_settings
+type Body = Callable[[int, Segments], Awaitable[None]]
 
-    figures: dict[str, float] = {}
+
+async def timed(emits: int, maintain: Callable[[int], None], body: Body) -> float:
+    """Run ``body`` for each emit, maintaining the store in between; us per measured part."""
     seg = Segments()
     for i in range(emits):
-        to = Users((f"user{i % 1000}",))
-        with seg.part():
-            build_record(event="bench_event", data=payload(i), to=to, now=datetime.now(UTC))
-    figures["build_record"] = seg.micros()
+        maintain(i)
+        await body(i, seg)
+    return seg.micros()
 
+
+def to(i: int) -> Any:
+    from outbox.records import Users
+
+    return Users((f"user{i % 1000}",))
+
+
+class SqliteParts:
+    """The measured parts on one connection from ``Tidings.connect()``."""
+
+    def __init__(self, conn: Any, emitter: Any, row: tuple[object, ...]) -> None:
+        self.conn, self.emitter, self.row = conn, emitter, row
+
+    def maintain(self, i: int) -> None:
+        from foundation.constants import OUTBOX
+
+        if i % MAINTAIN_EVERY == 0:
+            self.conn.execute(f"DELETE FROM {OUTBOX}")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def emit(self, conn: Any, i: int) -> None:
+        await self.emitter.emit(conn, "bench_event", payload(i), to=to(i))
+
+    async def in_txn(self, i: int, seg: Segments) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        with seg.part():
+            await self.emit(self.conn, i)
+        self.conn.execute("COMMIT")
+
+    async def whole(self, i: int, seg: Segments) -> None:
+        with seg.part():
+            self.conn.execute("BEGIN IMMEDIATE")
+            await self.emit(self.conn, i)
+            self.conn.execute("COMMIT")
+
+    async def helper(self, i: int, seg: Segments) -> None:
+        from api_hooks import run_in_transaction
+
+        with seg.part():
+            await run_in_transaction(self.conn, lambda c: self.emit(c, i))
+
+    async def floor(self, i: int, seg: Segments) -> None:
+        from outbox.stores.sqlite.transactions import INSERT_RECORD
+
+        fresh = (f"{i:032x}", *self.row[1:])
+        with seg.part():
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(INSERT_RECORD, fresh)
+            self.conn.execute("COMMIT")
+
+    async def empty(self, i: int, seg: Segments) -> None:
+        with seg.part():
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("COMMIT")
+
+
+async def measure_sqlite(emits: int) -> dict[str, float]:
+    from api_hooks import Emitter
+    from api_hooks.validation import build_record
+    from outbox.stores.sqlite.rows import record_row
+    from outbox.stores.sqlite.schema import apply_sqlite
+    from tidings import Tidings, load_settings
+
+    async def build(i: int, seg: Segments) -> None:
+        with seg.part():
+            build_record(event="bench_event", data=payload(i), to=to(i), now=datetime.now(UTC))
+
+    figures = {"build_record": await timed(emits, lambda i: None, build)}
     with tempfile.TemporaryDirectory() as tmp:
         host = Tidings(load_settings(data_dir=Path(tmp), mongodb_url=None, store_url=None))
         apply_sqlite(host.settings.sqlite_path)
         conn = host.connect()
-        emitter = Emitter(host.settings)
-
-        def maintain(i: int) -> None:
-            if i % MAINTAIN_EVERY == 0:
-                conn.execute(f"DELETE FROM {OUTBOX}")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-        async def emit(c: Any, i: int) -> None:
-            await emitter.emit(c, "bench_event", payload(i), to=Users((f"user{i % 1000}",)))
-
-        seg = Segments()
-        for i in range(emits):
-            maintain(i)
-            conn.execute("BEGIN IMMEDIATE")
-            with seg.part():
-                await emit(conn, i)
-            conn.execute("COMMIT")
-        figures["emit in txn"] = seg.micros()
-
-        seg = Segments()
-        for i in range(emits):
-            maintain(i)
-            with seg.part():
-                conn.execute("BEGIN IMMEDIATE")
-                await emit(conn, i)
-                conn.execute("COMMIT")
-        figures["BEGIN+emit+COMMIT"] = seg.micros()
-
-        seg = Segments()
-        for i in range(emits):
-            maintain(i)
-            with seg.part():
-                await run_in_transaction(conn, lambda c, i=i: emit(c, i))  # type: ignore[misc]
-        figures["run_in_transaction"] = seg.micros()
-
         row = record_row(
-            build_record(event="bench_event", data=payload(0), to=to, now=datetime.now(UTC))
+            build_record(event="bench_event", data=payload(0), to=to(0), now=datetime.now(UTC))
         )
-        seg = Segments()
-        for i in range(emits):
-            maintain(i)
-            fresh = (f"{i:032x}", *row[1:])
-            with seg.part():
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(INSERT_RECORD, fresh)
-                conn.execute("COMMIT")
-        figures["SQLite floor"] = seg.micros()
-
-        maintain(0)
-        seg = Segments()
-        for i in range(emits):
-            with seg.part():
-                conn.execute("BEGIN IMMEDIATE")
-                await emit(conn, i)
-                conn.execute("COMMIT")
-        figures["no worker"] = seg.micros()
+        parts = SqliteParts(conn, Emitter(host.settings), row)
+        figures["emit in txn"] = await timed(emits, parts.maintain, parts.in_txn)
+        figures["BEGIN+emit+COMMIT"] = await timed(emits, parts.maintain, parts.whole)
+        figures["run_in_transaction"] = await timed(emits, parts.maintain, parts.helper)
+        figures["SQLite floor"] = await timed(emits, parts.maintain, parts.floor)
+        figures["BEGIN+COMMIT only"] = await timed(emits, parts.maintain, parts.empty)
+        parts.maintain(0)
+        figures["no worker"] = await timed(emits, lambda i: None, parts.whole)
         conn.close()
     return figures
 
