@@ -26,8 +26,9 @@ checkpointed, as the routing worker and its checkpointer do. ``no worker`` is
 connection runs SQLite's automatic checkpoints in its own commits.
 
 MongoDB, against the mongoeco wire double (serving from this driver process, so its CPU is
-not counted), up to 3 rounds: the commands one host transaction sends through ``run_in_transaction`` with one
-emit, counted with ``pymongo.monitoring`` (counts only), and the client's CPU per emit.
+not counted), up to 3 rounds: the commands one host transaction sends through
+``run_in_transaction`` with one emit, counted with ``pymongo.monitoring`` (counts only),
+and the client's CPU per emit.
 """
 
 import argparse
