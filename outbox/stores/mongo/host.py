@@ -9,19 +9,12 @@ import here.
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 from foundation.constants import OUTBOX
 from foundation.errors import NotInTransaction
 from outbox.records import OutboxRecord
 from outbox.stores.mongo.documents import outbox_document
-
-# The outbox collection of each (client, database) the hooks wrote through: building it costs
-# more than the rest of an emit's Python (``client[name][OUTBOX]`` builds two objects). Keyed
-# by the client's identity, since clients compare equal by address; the entry holds the client,
-# so an identity is never reused while it is cached. Cleared when full.
-_COLLECTIONS: dict[tuple[int, str], tuple[Any, Any]] = {}
-_MAX_COLLECTIONS: Final = 64
 
 
 def is_session(session: object) -> bool:
@@ -50,23 +43,11 @@ async def insert_outbox_records(
     documents = [outbox_document(record) for record in records]
     if not documents:
         return
-    collection = _outbox_collection(session.client, database_name)
+    collection = session.client[database_name][OUTBOX]
     if len(documents) == 1:
         await collection.insert_one(documents[0], session=session)
     else:
         await collection.insert_many(documents, session=session)
-
-
-def _outbox_collection(client: Any, database_name: str) -> Any:
-    key = (id(client), database_name)
-    cached = _COLLECTIONS.get(key)
-    if cached is not None and cached[0] is client:
-        return cached[1]
-    collection = client[database_name][OUTBOX]
-    if len(_COLLECTIONS) >= _MAX_COLLECTIONS:
-        _COLLECTIONS.clear()
-    _COLLECTIONS[key] = (client, collection)
-    return collection
 
 
 async def run_in_transaction[T](client: Any, callback: Callable[[Any], Awaitable[T]]) -> T:
