@@ -45,14 +45,24 @@ class Waker:
         self._published = asyncio.Condition()
         self._sending: asyncio.Task[None] | None = None
 
-    async def wake(self) -> None:
-        """Wake the workers about every commit made before this call; never raises."""
+    def poke(self) -> None:
+        """Have the workers woken about every commit made before this call, without waiting:
+        the wake-up goes out from a task of its own (shared with the calls made meanwhile)."""
         self._requested += 1
-        wanted = self._requested
         if self._sending is None or self._sending.done():
             self._sending = asyncio.create_task(self._send(), name="tidings-wake")
+
+    async def wake(self) -> None:
+        """Wake the workers about every commit made before this call; never raises."""
+        self.poke()
+        wanted = self._requested
         async with self._published:
             await self._published.wait_for(lambda: self._covered >= wanted)
+
+    async def flush(self) -> None:
+        """Return once every :meth:`poke` so far is covered by a wake-up sent (or failed)."""
+        if self._sending is not None:
+            await asyncio.shield(self._sending)
 
     async def _send(self) -> None:
         while self._covered < self._requested:

@@ -95,3 +95,20 @@ async def test_a_wake_up_never_raises_when_the_broker_is_down(
         await broker.close()
     assert "wake-up not sent: redis unavailable" in caplog.text
     assert "redis://" not in caplog.text
+
+
+async def test_pokes_share_wake_ups_without_waiting_and_flush_sends_what_is_due() -> None:
+    broker = GatedBroker()
+    waker = Waker(broker)
+    for _ in range(100):  # commits in a burst: none waits for a wake-up
+        waker.poke()
+    await until(lambda: broker.started == 1)
+    for _ in range(100):  # commits while that one is on its way
+        waker.poke()
+    flushing = asyncio.create_task(waker.flush())
+    broker.gate.release()
+    await until(lambda: broker.started == 2)
+    assert not flushing.done()
+    broker.gate.release()
+    await flushing
+    assert broker.finished == waker.sent == 2  # two hundred commits, two wake-ups
