@@ -97,11 +97,16 @@ class OutboxStore(Protocol):
         notifications and changes together, and follows the v1 seq among notifications.
         """
 
-    async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
+    async def record_failure(
+        self, owner: str, now: datetime, record_id: str, error: str, retry_at: datetime | None
+    ) -> None:
         """Count a failed attempt: ``attempts += 1``, ``last_error = error``.
 
         With ``retry_at`` the record stays pending until then; with ``None`` it becomes dead.
-        A record no longer in the outbox (routed meanwhile) is left alone.
+        A record no longer in the outbox (routed meanwhile) is left alone. Fenced like
+        :meth:`append_routes`: raises ``LeaseLost``, recording nothing, unless ``owner`` holds
+        the routing lease at ``now``, checked in the same transaction (a worker paused past
+        its lease cannot fail, or kill, a record its successor owns).
         """
 
     async def release_lease(self, owner: str) -> None:

@@ -136,8 +136,9 @@ async def route_once(
     appended: its failure is recorded with the next attempt time from
     :func:`outbox.retry.retry_at`, or as dead after ``policy.max_attempts`` attempts in total.
 
-    Raises ``LeaseLost`` (nothing of the round written; failures not recorded) when another
-    owner took the lease, and ``StoreError`` when the store fails.
+    Raises ``LeaseLost`` (nothing of the round written, or, when the lease is lost between
+    the append and a failure, the failures from there on not recorded) when another owner
+    took the lease, and ``StoreError`` when the store fails.
     """
     records = await store.claim_batch(owner, now, policy.lease_seconds, policy.batch_size)
     if not records:
@@ -156,7 +157,7 @@ async def route_once(
             base_seconds=policy.retry_base_seconds,
             max_seconds=policy.retry_max_seconds,
         )
-        await _record_failure(store, record, error, when)
+        await _record_failure(store, owner, now, record, error, when)
     counts = (len(records), len(resolved.routes))
     return RoutedBatch(
         *counts,
@@ -168,8 +169,13 @@ async def route_once(
 
 
 async def _record_failure(
-    store: OutboxStore, record: OutboxRecord, error: str, when: datetime | None
+    store: OutboxStore,
+    owner: str,
+    now: datetime,
+    record: OutboxRecord,
+    error: str,
+    when: datetime | None,
 ) -> None:
     fate = "dead" if when is None else f"retry at {when.isoformat()}"
     log.warning("routing record %s failed (%s): %s", record.id, fate, error)
-    await store.record_failure(record.id, error, when)
+    await store.record_failure(owner, now, record.id, error, when)

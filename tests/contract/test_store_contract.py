@@ -189,7 +189,7 @@ async def test_retry_at_is_honoured_to_the_microsecond(store: OutboxStore) -> No
     await store.add_records([record])
     retry_at = at(60, microseconds=457)
 
-    await store.record_failure(record.id, "boom", retry_at)
+    await fail(store, record.id, "boom", retry_at)
 
     assert await store.claim_batch(A, retry_at - timedelta(microseconds=1), LEASE, 10) == []
     [due] = await store.claim_batch(A, retry_at, LEASE, 10)
@@ -480,6 +480,29 @@ async def test_read_inbox_never_shows_another_users_entries(store: OutboxStore) 
 # --- failures, dead records and lag ----------------------------------------------------------
 
 
+async def fail(
+    store: OutboxStore, record_id: str, error: str, retry_at: datetime | None, now: datetime = T0
+) -> None:
+    """Report a failure as the router does: holding the lease (taken here when not held)."""
+    await store.claim_batch(A, now, LEASE, 0)
+    await store.record_failure(A, now, record_id, error, retry_at)
+
+
+async def test_a_failure_reported_without_the_lease_records_nothing(store: OutboxStore) -> None:
+    record = make_record()
+    await store.add_records([record])
+    await store.claim_batch(A, T0, LEASE, 10)
+    # A paused past its lease: B took over, and A's late report must not kill B's record.
+    await store.claim_batch(B, at(LEASE + 1), LEASE, 0)
+    with pytest.raises(LeaseLost):
+        await store.record_failure(A, at(LEASE + 2), record.id, "late", None)
+    with pytest.raises(LeaseLost):  # nor with a clock that says the lease is still A's
+        await store.record_failure(A, T0, record.id, "late", None)
+    assert await store.list_dead(10) == []
+    [claimed] = await store.claim_batch(B, at(LEASE + 3), LEASE, 10)
+    assert (claimed.id, claimed.attempts, claimed.last_error) == (record.id, 0, None)
+
+
 async def test_failure_with_retry_at_keeps_the_record_pending_but_hidden(
     store: OutboxStore,
 ) -> None:
@@ -487,7 +510,7 @@ async def test_failure_with_retry_at_keeps_the_record_pending_but_hidden(
     await store.add_records([record])
     await store.claim_batch(A, T0, LEASE, 10)
 
-    await store.record_failure(record.id, "resolver timed out", at(60))
+    await fail(store, record.id, "resolver timed out", at(60))
 
     assert await store.claim_batch(A, at(60, microseconds=-1), LEASE, 10) == []
     assert await store.lag() == LagFigures(pending=1, dead=0, oldest_pending_at=record.created_at)
@@ -499,7 +522,7 @@ async def test_failure_with_retry_at_keeps_the_record_pending_but_hidden(
     assert retried.next_attempt_at == at(60)
     assert retried.notification() == record.notification()
 
-    await store.record_failure(record.id, "again", at(120))
+    await fail(store, record.id, "again", at(120))
     assert await store.claim_batch(A, at(119), LEASE, 10) == []
     [twice] = await store.claim_batch(A, at(120), LEASE, 10)
     assert (twice.attempts, twice.last_error) == (2, "again")
@@ -510,7 +533,7 @@ async def test_failure_without_retry_makes_the_record_dead(store: OutboxStore) -
     await store.add_records([doomed, fine])
     await store.claim_batch(A, T0, LEASE, 10)
 
-    await store.record_failure(doomed.id, "no resolver for group kind 'team'", None)
+    await fail(store, doomed.id, "no resolver for group kind 'team'", None)
 
     assert await store.claim_batch(A, at(3600), LEASE, 10) == [fine]
     [dead] = await store.list_dead(10)
@@ -528,7 +551,7 @@ async def test_a_failure_reported_after_routing_changes_nothing(store: OutboxSto
     await store.add_records([record])
     await route_pending(store, T0)
 
-    await store.record_failure(record.id, "late report", None)
+    await fail(store, record.id, "late report", None)
 
     assert await store.list_dead(10) == []
     assert await store.requeue_dead(None, at(1)) == 0
@@ -545,8 +568,8 @@ async def test_lag_counts_pending_and_dead(store: OutboxStore) -> None:
     await store.add_records([routed, dead, waiting, newest])
     await store.claim_batch(A, T0, LEASE, 10)
     await store.append_to_inbox(A, T0, routes_for([routed]))
-    await store.record_failure(dead.id, "boom", None)
-    await store.record_failure(waiting.id, "slow", at(3600))
+    await fail(store, dead.id, "boom", None)
+    await fail(store, waiting.id, "slow", at(3600))
 
     figures = await store.lag()
 
@@ -559,7 +582,7 @@ async def test_list_dead_is_oldest_first_and_limited(store: OutboxStore) -> None
     records = make_records(3)
     await store.add_records(records)
     for record in reversed(records):
-        await store.record_failure(record.id, f"failed {record.data}", None)
+        await fail(store, record.id, f"failed {record.data}", None)
 
     assert ids(await store.list_dead(10)) == ids(records)
     assert ids(await store.list_dead(2)) == ids(records[:2])
@@ -569,8 +592,8 @@ async def test_requeue_dead_by_id(store: OutboxStore) -> None:
     first, second, pending = make_records(3)
     await store.add_records([first, second, pending])
     for record in (first, second):
-        await store.record_failure(record.id, "boom", None)
-        await store.record_failure(record.id, "boom", None)
+        await fail(store, record.id, "boom", None)
+        await fail(store, record.id, "boom", None)
 
     requeued = await store.requeue_dead([first.id, pending.id, "0" * 32], at(100))
 
@@ -588,7 +611,7 @@ async def test_requeue_all_dead(store: OutboxStore) -> None:
     records = make_records(3)
     await store.add_records(records)
     for record in records:
-        await store.record_failure(record.id, "boom", None)
+        await fail(store, record.id, "boom", None)
     assert await store.requeue_dead(None, at(10)) == 3
 
     assert await store.list_dead(10) == []

@@ -212,16 +212,28 @@ class MongoStore(InboxStateOperations):
         return result
 
     @store_errors
-    async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
+    async def record_failure(
+        self, owner: str, now: datetime, record_id: str, error: str, retry_at: datetime | None
+    ) -> None:
         status = PENDING if retry_at is not None else DEAD
-        await self._collection(OUTBOX).update_one(
-            # A routed record is no longer here, whatever a late failure report says.
-            {"_id": record_id},
-            {
-                "$inc": {"attempts": 1},
-                "$set": {"status": status, "last_error": error, **next_attempt_fields(retry_at)},
-            },
-        )
+
+        async def fail(session: AsyncClientSession) -> None:
+            await fence(self.database, session, owner, now)
+            await self._collection(OUTBOX).update_one(
+                # A routed record is no longer here, whatever a late failure report says.
+                {"_id": record_id},
+                {
+                    "$inc": {"attempts": 1},
+                    "$set": {
+                        "status": status,
+                        "last_error": error,
+                        **next_attempt_fields(retry_at),
+                    },
+                },
+                session=session,
+            )
+
+        await self._transaction(fail)
 
     @store_errors
     async def release_lease(self, owner: str) -> None:

@@ -222,9 +222,13 @@ class SqliteStore:
             lambda conn: tx.claim_and_append(conn, owner, now, lease_seconds, limit, resolve)
         )
 
-    async def record_failure(self, record_id: str, error: str, retry_at: datetime | None) -> None:
+    async def record_failure(
+        self, owner: str, now: datetime, record_id: str, error: str, retry_at: datetime | None
+    ) -> None:
         """See the port."""
-        await self._write(lambda conn: tx.record_failure(conn, record_id, error, retry_at))
+        await self._write(
+            lambda conn: tx.record_failure(conn, owner, now, record_id, error, retry_at)
+        )
 
     async def release_lease(self, owner: str) -> None:
         """See the port."""

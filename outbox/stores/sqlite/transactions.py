@@ -237,11 +237,17 @@ def claim_and_append(
 
 
 def record_failure(
-    conn: sqlite3.Connection, record_id: str, error: str, retry_at: datetime | None
+    conn: sqlite3.Connection,
+    owner: str,
+    now: datetime,
+    record_id: str,
+    error: str,
+    retry_at: datetime | None,
 ) -> None:
     """``OutboxStore.record_failure`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     status = DEAD if retry_at is None else PENDING
     with _write_transaction(conn):
+        _check_lease(conn, owner, to_micros(now))
         conn.execute(
             f"UPDATE {OUTBOX} SET attempts = attempts + 1, last_error = ?, status = ?, "
             "next_attempt_at = ? WHERE id = ?",
