@@ -142,5 +142,5 @@ async def test_an_accepted_socket_s_handshake_is_released_and_it_keeps_working(
             await ws.send('{"type": "nope"}')
             answer = await recv(ws)
     assert len(protocols) == 1
-    assert "request" not in vars(protocols[0]) and "response" not in vars(protocols[0])
+    assert protocols[0].request is None and protocols[0].response is None
     assert (answer["type"], answer["code"]) == ("error", "unknown_type")
