@@ -10,9 +10,9 @@ uvicorn holds every outgoing message, close frames included, until the client re
 never get its 4408 and would keep its socket open for ever. :class:`LimitedWebSocketProtocol`
 queues close frames at once and aborts a socket that has not flushed them in time.
 
-uvicorn's sans-I/O protocol keeps the opening handshake's request and response (their
-headers, about 4 KiB) for the connection's life; :func:`release_handshake` lets it drop them
-once the socket is accepted.
+uvicorn's sans-I/O protocol keeps the opening handshake's request and response for the
+connection's life; :func:`release_handshake` lets it drop them once the socket is accepted
+(the response and its headers are freed; websockets' parser still holds the request).
 
 This extends uvicorn 0.54's sans-I/O protocol (``pyproject.toml`` pins that minor version).
 """
