@@ -14,6 +14,7 @@ from typing import Any
 from api_hooks.validation import build_record, build_retract
 from foundation.errors import ConfigurationError
 from foundation.settings import Settings, load_settings
+from outbox.port import StoreAdapter
 from outbox.records import Audience, Everyone, OutboxRecord
 from outbox.stores import adapter_for_session
 
@@ -39,6 +40,8 @@ class Emitter:
                 "tidings process instead"
             )
         self.database = configured
+        # Which adapter serves each session type seen: one dict lookup per emit.
+        self._adapters: dict[type, StoreAdapter] = {}
 
     async def emit(
         self,
@@ -97,5 +100,8 @@ class Emitter:
         The store whose driver ``session`` belongs to writes them (see ``outbox.stores``).
         Raises ``EmitRefused("unsupported_session")`` for a session no store recognizes.
         """
-        adapter = adapter_for_session(session)
+        adapter = self._adapters.get(type(session))
+        if adapter is None:
+            adapter = adapter_for_session(session)
+            self._adapters[type(session)] = adapter
         await adapter.write_records(session, records, database=self.database)

@@ -47,6 +47,7 @@ from outbox.routing import RoutingPolicy, route_once  # noqa: E402
 from outbox.stores.sqlite.schema import apply_sqlite  # noqa: E402
 from outbox.stores.sqlite.store import SqliteStore  # noqa: E402
 from outbox.worker import run_worker  # noqa: E402
+from tests.mongo_server import CommandCounter  # noqa: E402
 from tests.services import private_redis  # noqa: E402
 from tests.worker import clean_env  # noqa: E402
 
@@ -266,22 +267,6 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 # --- 3. MongoDB commands per batch ---------------------------------------------------------
-
-
-class CommandCounter(monitoring.CommandListener):
-    """Counts commands sent by every client created after registration."""
-
-    def __init__(self) -> None:
-        self.commands: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def mongo_commands(url: str, counter: CommandCounter) -> dict[int, Counter[str]]:

@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from pymongo import monitoring
 
 
 @dataclass(frozen=True)
@@ -98,3 +101,19 @@ def _mongoeco_server() -> Iterator[str]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
         loop.close()
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands, by name, of the clients it listens to (``event_listeners=``)."""
+
+    def __init__(self) -> None:
+        self.commands: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.commands[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from api_hooks import Emitter, Users, build_record, run_in_transaction
 from foundation.settings import load_settings
@@ -19,25 +19,14 @@ from outbox.resolvers import Resolvers
 from outbox.routing import RoutingPolicy, route_once
 from outbox.stores.mongo.schema import apply_mongo
 from outbox.stores.mongo.store import MongoStore
-from tests.mongo_server import MongoEndpoint
+from tests.mongo_server import CommandCounter, MongoEndpoint
 
 pytestmark = pytest.mark.mongo
 
 
-class CommandCounter(monitoring.CommandListener):
-    """The commands one client sends, by name."""
-
-    def __init__(self) -> None:
-        self.commands: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+def counted_client(url: str) -> tuple[AsyncMongoClient[Any], CommandCounter]:
+    counter = CommandCounter()
+    return AsyncMongoClient(url, tz_aware=True, event_listeners=[counter]), counter
 
 
 def emitted(users: tuple[str, ...]) -> OutboxRecord:
@@ -47,10 +36,7 @@ def emitted(users: tuple[str, ...]) -> OutboxRecord:
 async def test_a_routed_batch_sends_the_same_commands_whatever_its_size(
     mongo: MongoEndpoint, mongo_database: str
 ) -> None:
-    counter = CommandCounter()
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        mongo.url, tz_aware=True, event_listeners=[counter]
-    )
+    client, counter = counted_client(mongo.url)
     store = MongoStore(client, mongo_database)
     try:
         await apply_mongo(store.database)
@@ -83,10 +69,7 @@ async def test_a_routed_batch_sends_the_same_commands_whatever_its_size(
 async def test_an_emit_is_one_insert_in_the_host_transaction(
     mongo: MongoEndpoint, mongo_database: str
 ) -> None:
-    counter = CommandCounter()
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        mongo.url, tz_aware=True, event_listeners=[counter]
-    )
+    client, counter = counted_client(mongo.url)
     emitter = Emitter(load_settings(mongodb_database=mongo_database))
     try:
         await apply_mongo(client[mongo_database])

@@ -26,6 +26,7 @@ type Document = dict[str, Any]
 
 def outbox_document(record: OutboxRecord) -> Document:
     """The stored form of an outbox record; the store and the emit hook both write this."""
+    next_attempt = record.next_attempt_at
     return {
         "_id": record.id,
         "notification_id": record.notification_id,
@@ -39,7 +40,8 @@ def outbox_document(record: OutboxRecord) -> Document:
         "status": record.status,
         "attempts": record.attempts,
         "last_error": record.last_error,
-        **next_attempt_fields(record.next_attempt_at),
+        "next_attempt_at": next_attempt,
+        "next_attempt_us": None if next_attempt is None else to_micros(next_attempt),
         "kind": record.kind,
         "collapse_key": record.collapse_key,
     }

@@ -44,9 +44,11 @@ def insert_outbox_records(conn: sqlite3.Connection, records: Sequence[OutboxReco
     data that is not JSON, ``StoreError`` for driver errors (the caller should roll back).
     """
     _require_transaction(conn)
-    rows = [record_row(record) for record in records]
     try:
-        conn.executemany(INSERT_RECORD, rows)
+        if len(records) == 1:  # one emit: ``execute`` spares the ``executemany`` machinery
+            conn.execute(INSERT_RECORD, record_row(records[0]))
+        else:
+            conn.executemany(INSERT_RECORD, [record_row(record) for record in records])
     except sqlite3.Error as error:
         raise store_error(error) from error
 

@@ -19,6 +19,7 @@ from outbox.records import (
     OutboxRecord,
     audience_from_dict,
     audience_to_dict,
+    outbox_record,
 )
 from outbox.timestamps import from_micros, to_micros
 
@@ -73,8 +74,7 @@ def record_from_row(row: Sequence[Any]) -> OutboxRecord:
     record_id, notification_id, event, data, audience = row[:5]
     dedup_key, origin_session, created_at, status = row[5:9]
     attempts, last_error, next_attempt_at, kind, collapse_key = row[9:]
-    # Positional: this runs once per claimed record, and keywords cost a third more.
-    return OutboxRecord(
+    return outbox_record(
         record_id,
         notification_id,
         event,
