@@ -38,8 +38,9 @@ uvloop when the ``server`` extra is installed) and ``tidings mounted``: the publ
 (``bench/mounted_host.py``), where ``/ws`` goes through ASGI. Each tidings node subscribes to
 ``LIVE_CHANNEL``, so each gets a private Redis of its own. ``--before TREE`` adds a third:
 ``tidings serve`` from another source tree (a ``git archive`` of an earlier commit), run as
-it was installed then (without uvloop), in the live phase and in the storm, for before/after
-figures measured in the same run.
+it was installed then (without uvloop), in the live phase and in the storm, and a fourth in
+the live phase: that tree's ``bench/mounted_host.py``, for before/after figures measured in
+the same run.
 
 The Node peer (socket.io 4.8 with ``@socket.io/redis-adapter``, one room per user, the token
 in the CONNECT packet) gets the same notifications, seqs and publish-time stamps as a
@@ -128,6 +129,7 @@ DISTURBED = 0.10  # a run is marked when another process took this share of a CP
 SOCKETIO = "Node socket.io"  # the label of the Node peer
 MOUNTED = "tidings mounted"  # the label of tidings in a host's app (ASGI, plain uvicorn)
 BEFORE = "tidings before"  # the label of tidings serve from another source tree (--before)
+MOUNTED_BEFORE = "tidings mounted before"  # that tree's bench/mounted_host.py
 # How --before runs `tidings serve` from that tree: as it was installed then, without uvloop.
 # The tree goes first on the path: ahead of the working directory, which is this one's.
 BEFORE_SERVE = (
@@ -161,6 +163,7 @@ class Config:
     # Redis of its own too.
     before: Path | None = None
     before_redis_url: str | None = None
+    before_mounted_redis_url: str | None = None
     # A private Redis and the Node publisher, counted with the client side.
     helper_pids: tuple[int, ...] = ()
 
@@ -181,7 +184,7 @@ def config_from(args: argparse.Namespace) -> Config:
             raise SystemExit("--before needs the private Redis: leave out --shared-redis")
         # One more server in each round and in the storm.
         cfg = dataclasses.replace(
-            cfg, before=args.before.resolve(), watchdog_seconds=cfg.watchdog_seconds + 240
+            cfg, before=args.before.resolve(), watchdog_seconds=cfg.watchdog_seconds + 360
         )
     return cfg
 
@@ -411,12 +414,18 @@ def start_tidings(
 
 
 def start_mounted(
-    procs: Processes, redis_url: str, data_dir: Path, secret: str, prefix: str
+    procs: Processes,
+    redis_url: str,
+    data_dir: Path,
+    secret: str,
+    prefix: str,
+    tree: Path = REPO,
+    label: str = MOUNTED,
 ) -> Subject:
-    """``bench/mounted_host.py`` (tidings mounted in a host's FastAPI app, plain uvicorn) on
-    the server CPU, with a Redis of its own."""
-    args = [PYTHON, str(REPO / "bench" / "mounted_host.py")]
-    subject = start_node(procs, MOUNTED, args, data_dir, redis_url, secret, prefix)
+    """``bench/mounted_host.py`` of ``tree`` (tidings mounted in a host's FastAPI app, plain
+    uvicorn) on the server CPU, with a Redis of its own."""
+    args = [PYTHON, str(tree / "bench" / "mounted_host.py")]
+    subject = start_node(procs, label, args, data_dir, redis_url, secret, prefix)
     subject.redis_client = redis.Redis.from_url(redis_url)
     return subject
 
@@ -823,6 +832,14 @@ def live_phase(
     mounted_redis = cfg.mounted_redis_url
     if mounted_redis is not None:
         starts.append(lambda: start_mounted(procs, mounted_redis, tmp / "mounted", secret, "m"))
+    before_mounted = cfg.before_mounted_redis_url
+    if cfg.before is not None and before_mounted is not None:
+        tree = cfg.before
+        starts.append(
+            lambda: start_mounted(
+                procs, before_mounted, tmp / "mounted-before", secret, "k", tree, MOUNTED_BEFORE
+            )
+        )
     if emitter is not None:
         starts.append(lambda: start_socketio(procs, cfg, secret, "n", emitter))
     subjects = []
@@ -1193,6 +1210,14 @@ def print_summary(subjects: list[Subject], storm: Storm) -> None:
             f" {verdict(kib <= GOAL_MOUNTED_KIB)}; p99 at {RATE:,} frames/s:"
             f" {p99_of(mounted):.2f} ms"
         )
+        mounted_before = labelled(subjects, MOUNTED_BEFORE)
+        if mounted_before is not None:
+            print(
+                f"{mounted.label} / {mounted_before.label}: delivered/s"
+                f" {median(mounted.throughput) / median(mounted_before.throughput):.2f}x;"
+                f" KiB per idle connection {kib:.1f} against"
+                f" {mounted_before.kib_per_connection:.1f}"
+            )
     before = labelled(subjects, BEFORE)
     if before is not None:
         seconds_before = median([run["seconds"] for run in storm.before_runs])
@@ -1357,8 +1382,12 @@ def run(cfg: Config, procs: Processes, tmp: Path) -> None:
         )
         if cfg.before is not None:
             before_url, before_pid = start_redis(procs)
+            mounted_before_url, mounted_before_pid = start_redis(procs)
             cfg = dataclasses.replace(
-                cfg, before_redis_url=before_url, helper_pids=(*cfg.helper_pids, before_pid)
+                cfg,
+                before_redis_url=before_url,
+                before_mounted_redis_url=mounted_before_url,
+                helper_pids=(*cfg.helper_pids, before_pid, mounted_before_pid),
             )
     client = redis.Redis.from_url(cfg.redis_url)
     publisher = Publisher(client)

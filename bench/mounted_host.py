@@ -2,9 +2,11 @@
 
 A minimal host application that mounts tidings with the public API
 (``Tidings(settings).mount(app)``: routes, error mapping, log redaction and the node's
-lifespan), served by plain uvicorn (``uvicorn.run``, its defaults: uvloop when installed,
-h11 or httptools, websockets' sans-I/O protocol), so ``/ws`` goes through ASGI and the
-app's middleware like any route of the host's.
+lifespan), served by plain uvicorn (``uvicorn.run`` with its defaults: uvloop when installed,
+h11 or httptools), so ``/ws`` goes through ASGI. ``mount`` routes it ahead of the app's
+middleware and router (``delivery.websocket.WebSocketFirst``). The WebSocket implementation
+is named rather than left to ``auto``: ``websockets-sansio``, what ``auto`` picks when
+websockets is installed, and what docs/embedding.md tells hosts to run with.
 
 Run: ``mounted_host.py`` with the ``TIDINGS_*`` variables of ``tidings serve``
 (``TIDINGS_HOST``, ``TIDINGS_PORT``, ``TIDINGS_LOG_LEVEL``, ...).
@@ -32,4 +34,10 @@ async def hello() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+    )

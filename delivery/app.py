@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from broker import Broker, open_broker
 from delivery import probes, rest, rest_v2, websocket
@@ -111,7 +112,9 @@ def mount(
 ) -> Mounted:
     """Serve tidings from ``app``: its routes under ``prefix``, and its node for the app's life.
 
-    Installs log redaction on the server loggers (uvicorn's, under ``uvicorn app:app``,
+    ``/ws`` is served ahead of the app's middleware and router
+    (:class:`~delivery.websocket.WebSocketFirst`): the app's middleware does not see it. Installs
+    log redaction on the server loggers (uvicorn's, under ``uvicorn app:app``,
     ``fastapi run`` or gunicorn's uvicorn workers) now and again at startup, and wraps the
     app's lifespan: the node opens before the app's own startup and closes after its own
     shutdown (every connection closed with 1001 first). With ``worker`` the routing worker
@@ -121,6 +124,7 @@ def mount(
     the caller closes) is given. Call it once, before the app starts.
     """
     app.include_router(tidings_router(), prefix=prefix)
+    _serve_ws_first(app, prefix + "/ws")
     install_log_redaction()
     mounted = Mounted()
     host_lifespan = app.router.lifespan_context
@@ -141,6 +145,20 @@ def mount(
 
     app.router.lifespan_context = lifespan
     return mounted
+
+
+def _serve_ws_first(app: FastAPI, path: str) -> None:
+    """Put :class:`~delivery.websocket.WebSocketFirst` ahead of the app's whole middleware
+    stack (built when the app first runs, so middleware the host adds later is inside it)."""
+    if app.middleware_stack is not None:  # the app has run already: wrap what it built
+        app.middleware_stack = websocket.WebSocketFirst(app.middleware_stack, path)
+        return
+    build = app.build_middleware_stack
+
+    def build_with_ws_first() -> ASGIApp:
+        return websocket.WebSocketFirst(build(), path)
+
+    app.build_middleware_stack = build_with_ws_first  # type: ignore[method-assign]
 
 
 def create_app(

@@ -69,7 +69,9 @@ class LiveHub:
         self._broker = broker
         self._channel = channel
         self._outage = Outage("redis (live subscription)", logger=log, base_seconds=0.05)
-        self._listeners: defaultdict[str, set[LiveListener]] = defaultdict(set)
+        # Each user's listeners as a tuple (most users have one: a set costs 216 bytes more),
+        # replaced on every change, so that a dispatch can iterate it while listeners leave.
+        self._listeners: dict[str, tuple[LiveListener, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._stream_listeners = 0  # listeners with ``wants_stream`` (protocol v2)
@@ -85,20 +87,25 @@ class LiveHub:
 
     def add(self, listener: LiveListener) -> None:
         """Start dispatching to ``listener``; call before reading the store for it."""
-        listeners = self._listeners[listener.user_id]
-        if listener not in listeners and _wants_stream(listener):
+        listeners = self._listeners.get(listener.user_id, ())
+        if listener in listeners:
+            return
+        if _wants_stream(listener):
             self._stream_listeners += 1
-        listeners.add(listener)
+        self._listeners[listener.user_id] = (*listeners, listener)
 
     def remove(self, listener: LiveListener) -> None:
         """Stop dispatching to ``listener``; unknown listeners are ignored."""
-        listeners = self._listeners.get(listener.user_id)
-        if listeners is not None:
-            if listener in listeners and _wants_stream(listener):
-                self._stream_listeners -= 1
-            listeners.discard(listener)
-            if not listeners:
-                del self._listeners[listener.user_id]
+        listeners = self._listeners.get(listener.user_id, ())
+        if listener not in listeners:
+            return
+        if _wants_stream(listener):
+            self._stream_listeners -= 1
+        others = tuple(other for other in listeners if other is not listener)
+        if others:
+            self._listeners[listener.user_id] = others
+        else:
+            del self._listeners[listener.user_id]
 
     def connections_of(self, user_id: str) -> int:
         """How many listeners this node holds for ``user_id``."""
@@ -152,7 +159,7 @@ class LiveHub:
 
     def listeners_of(self, user_id: str) -> tuple[LiveListener, ...]:
         """The listeners this node holds for ``user_id`` now."""
-        return tuple(self._listeners.get(user_id, ()))
+        return self._listeners.get(user_id, ())
 
     def listeners(self) -> list[LiveListener]:
         """Every listener this node holds now."""
@@ -197,7 +204,7 @@ class LiveHub:
                 else:
                     held.append(entry)
         for user_id, entries in by_user.items():
-            for listener in tuple(listeners.get(user_id, ())):
+            for listener in listeners.get(user_id, ()):
                 listener.on_entries(entries)
         for notification in batch.broadcasts:
             for listener in self._all_listeners():
@@ -217,7 +224,7 @@ class LiveHub:
             if item.user_id in self._listeners:
                 by_user[item.user_id].append(item)
         for user_id, group in by_user.items():
-            for listener in tuple(self._listeners.get(user_id, ())):
+            for listener in self._listeners.get(user_id, ()):
                 if _wants_stream(listener):
                     listener.on_stream(group)
 

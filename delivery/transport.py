@@ -10,6 +10,10 @@ uvicorn holds every outgoing message, close frames included, until the client re
 never get its 4408 and would keep its socket open for ever. :class:`LimitedWebSocketProtocol`
 queues close frames at once and aborts a socket that has not flushed them in time.
 
+uvicorn's sans-I/O protocol keeps the opening handshake's request and response for the
+connection's life; :func:`release_handshake` lets it drop them once the socket is accepted
+(the response and its headers are freed; websockets' parser still holds the request).
+
 This extends uvicorn 0.54's sans-I/O protocol (``pyproject.toml`` pins that minor version).
 """
 
@@ -148,3 +152,21 @@ def reset(transport: asyncio.Transport) -> None:
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
     transport.abort()
+
+
+def release_handshake(send: Send) -> None:
+    """Once ``send`` has accepted the socket, let uvicorn's sans-I/O protocol (what uvicorn
+    picks by default, and :class:`LimitedWebSocketProtocol`) drop the handshake's request
+    and response.
+
+    uvicorn 0.54 reads them only until the handshake is complete, and keeps them until the
+    connection ends: on a thousand sockets that connect at once, dropping them before the
+    connections are admitted lets admission reuse that memory. With another server, another
+    protocol, or a middleware that wraps ``send``, this does nothing.
+    """
+    protocol = getattr(send, "__self__", None)
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
+        # Assigned, not deleted: deleting an instance's attribute makes every attribute
+        # access on it slower, and uvicorn reads a dozen per frame.
+        protocol.request = None  # type: ignore[assignment]
+        protocol.response = None  # type: ignore[assignment]

@@ -7,23 +7,24 @@ life; frames are sent by :class:`AsgiSocket` from whatever callback produced the
 
 What this path costs, against the native runtime of ``tidings serve``
 (:mod:`delivery.native`): ASGI has one message per frame, so frames are never coalesced into
-one write; every frame goes through the app's middleware chain and the server's ``send``
-coroutine; and a connection keeps the server's per-request objects (scope, request headers,
-an ASGI receive queue) and the suspended coroutines of the middleware chain for its life.
+one write, and every frame goes through the server's ``send`` coroutine; a connection keeps
+the server's per-request objects (its protocol, the scope, an ASGI receive queue and event)
+for its life. :class:`WebSocketFirst` keeps the host app's middleware and router out of it.
 """
 
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 from fastapi import APIRouter
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from delivery.admission import Refused, Upgrade, admit, connection_for, first_header
 from delivery.connection import CLOSE_ABNORMAL, Connection
 from delivery.node import DeliveryNode
+from delivery.transport import release_handshake
 
 router = APIRouter()
 
@@ -97,21 +98,73 @@ class AsgiSocket:
 
 class WebSocketEndpoint:
     """The ASGI app of ``/ws``: protocol v1 (welcome, replay after ``since``, ``caught_up``,
-    then live), the socket accepted before any refusal so that browsers read the code."""
+    then live), the socket accepted before any refusal so that browsers read the code.
+
+    One coroutine for the connection's life, reading client messages until it ends (its
+    frame is all the endpoint keeps while the connection is idle)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
+        release_handshake(send)
         connection = await _admitted(scope, send)
         if connection is None:
             return
         connection.start()
         try:
-            await _read(receive, connection)
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    if text is not None:
+                        connection.on_text(text)
+                    else:
+                        connection.on_binary()
+                elif kind == "websocket.disconnect":
+                    connection.on_socket_closed(message.get("code") or 1005)
+                    return
         finally:
             connection.on_socket_closed(CLOSE_ABNORMAL)  # nothing if it has ended already
             await connection.wait_requests()
+
+
+ENDPOINT = WebSocketEndpoint()
+
+
+class WebSocketFirst:
+    """ASGI middleware that :func:`delivery.app.mount` puts ahead of an app's whole stack:
+    a WebSocket request for ``path`` goes straight to :data:`ENDPOINT`, anything else to
+    ``app``.
+
+    So a connection keeps none of the app's middleware, exception-handler and router frames
+    for its life. It returns the awaitable of whichever app it picks rather than awaiting
+    it, so it adds no frame of its own either. ``path`` is matched as Starlette's router
+    matches routes: against the path below the scope's ``root_path``.
+    """
+
+    __slots__ = ("_app", "_path")
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self._app = app
+        self._path = path
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "websocket" and route_path(scope) == self._path:
+            return ENDPOINT(scope, receive, send)
+        return self._app(scope, receive, send)
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below its ``root_path``, as Starlette's router sees it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
 async def _admitted(scope: Scope, send: Send) -> Connection | None:
@@ -132,21 +185,5 @@ async def _admitted(scope: Scope, send: Send) -> Connection | None:
     return socket.connection
 
 
-async def _read(receive: Receive, connection: Connection) -> None:
-    """Feed client messages to ``connection`` until the connection ends."""
-    while True:
-        message = await receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
-            text = message.get("text")
-            if text is not None:
-                connection.on_text(text)
-            else:
-                connection.on_binary()
-        elif kind == "websocket.disconnect":
-            connection.on_socket_closed(message.get("code") or 1005)
-            return
-
-
 # An instance rather than a function: Starlette then calls it as an ASGI app, as is.
-router.add_websocket_route("/ws", cast(Any, WebSocketEndpoint()))
+router.add_websocket_route("/ws", cast(Any, ENDPOINT))
