@@ -65,10 +65,16 @@ class Waker:
             await asyncio.shield(self._sending)
 
     async def _send(self) -> None:
-        while self._covered < self._requested:
-            upto = self._requested  # every call so far was made before this publish
-            await wake(self.broker)
-            self.sent += 1
-            self._covered = upto
-            async with self._published:
-                self._published.notify_all()
+        try:
+            while self._covered < self._requested:
+                upto = self._requested  # every call so far was made before this publish
+                await wake(self.broker)
+                self.sent += 1
+                self._covered = upto
+                async with self._published:
+                    self._published.notify_all()
+        finally:
+            if self._covered < self._requested:  # ended by an error: release the waiters
+                self._covered = self._requested
+                async with self._published:
+                    self._published.notify_all()

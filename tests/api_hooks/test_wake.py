@@ -112,3 +112,22 @@ async def test_pokes_share_wake_ups_without_waiting_and_flush_sends_what_is_due(
     broker.gate.release()
     await flushing
     assert broker.finished == waker.sent == 2  # two hundred commits, two wake-ups
+
+
+class BrokenBroker(MemoryBroker):
+    """A broker that fails in a way no broker should: a bug, not an outage."""
+
+    async def publish(
+        self, channel: str, messages: Sequence[bytes], *, count: tuple[str, int] | None = None
+    ) -> None:
+        raise RuntimeError("a bug in the broker")
+
+
+async def test_a_failing_wake_up_never_leaves_a_caller_waiting() -> None:
+    waker = Waker(BrokenBroker())
+    for _ in range(2):  # nor is the call after it stuck behind the failed one
+        call = asyncio.create_task(waker.wake())
+        await asyncio.sleep(0)  # one turn of the loop: the call starts its wake-up
+        with pytest.raises(RuntimeError):  # the error surfaces where the task is awaited
+            await waker.flush()
+        await asyncio.wait_for(call, 5)
