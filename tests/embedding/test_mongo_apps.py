@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
+import redis
+from pymongo import AsyncMongoClient, MongoClient
 
+from foundation.constants import LEASES, ROUTER_LEASE, WAKE_CHANNEL
 from tests.delivery.helpers import close_code, connect, recv, start_stream
 from tests.delivery.node import token
 from tests.embedding.servers import EXAMPLES, ROOT, SECRET, ExampleServer, example_server
@@ -77,10 +80,31 @@ def worker(environment: dict[str, str]) -> Iterator[None]:
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
+        _until_routing(process, environment)
         yield
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def _until_routing(process: subprocess.Popen[bytes], environment: dict[str, str]) -> None:
+    """Wait until the worker holds the routing lease and listens for wake-ups: its start-up
+    is over. (The MongoDB double runs one operation at a time, so the app's transactions
+    must not meet the worker's start-up; a real replica set has no such limit.)"""
+    client: MongoClient[Any] = MongoClient(environment["TIDINGS_STORE_URL"])
+    signals = redis.Redis.from_url(environment["TIDINGS_REDIS_URL"])
+    leases = client[environment["TIDINGS_MONGODB_DATABASE"]][LEASES]
+    deadline = time.monotonic() + 30
+    try:
+        while leases.find_one({"_id": ROUTER_LEASE}) is None or not any(
+            count for _, count in signals.pubsub_numsub(WAKE_CHANNEL)
+        ):
+            assert process.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not start routing in 30 s"
+            time.sleep(0.05)  # polling a starting process, not waiting out a race
+    finally:
+        client.close()
+        signals.close()
 
 
 async def revoke_closes_only_that_user(app: ExampleServer) -> None:
