@@ -65,6 +65,7 @@ from bench_delivery import (  # noqa: E402
     start_redis,
     tidings_env,
 )
+from bench_routing import baseline_tree  # noqa: E402
 
 from foundation.constants import WAKE_CHANNEL  # noqa: E402
 
@@ -290,24 +291,6 @@ def run_tree(
     return phases
 
 
-@contextlib.contextmanager
-def baseline_tree(rev: str | None, tmp: Path) -> Iterator[Path | None]:
-    if rev is None:
-        yield None
-        return
-    path = tmp / "baseline-tree"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(path), rev],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False)
-
-
 def print_report(results: list[tuple[str, list[Phase]]], args: argparse.Namespace) -> None:
     print(f"\ntidings commit-to-client pipeline, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(machine())
@@ -364,7 +347,7 @@ def main() -> None:
         tmp = Path(name)
         procs = Processes(tmp)
         try:
-            with baseline_tree(args.baseline, tmp) as tree:
+            with baseline_tree(args.baseline) as tree:
                 loadgen = Loadgen(procs, "bench-secret-" + secrets.token_hex(16))
                 trees = [(tree, f"baseline {args.baseline}")] if tree is not None else []
                 trees.append((None, "this tree"))
