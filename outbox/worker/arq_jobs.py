@@ -2,7 +2,9 @@
 
 arq 0.28's ``Worker.main`` does not survive Redis going away: ``create_pool`` gives up after
 ``conn_retries`` and a failed ``zrangebyscore`` in the poll loop ends ``main`` with the error.
-The supervisor therefore builds a fresh ``Worker`` after each failure, with backoff.
+The supervisor therefore builds a fresh ``Worker`` after each failure, with backoff. It hands
+each one a client it made itself: a client that ``create_pool`` is still pinging when the
+worker is stopped would belong to nobody and never be closed.
 """
 
 import asyncio
@@ -11,9 +13,10 @@ import dataclasses
 import logging
 from typing import Any
 
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.constants import health_check_key_suffix
 from arq.worker import Worker, func
+from redis.asyncio import ConnectionPool
 
 from foundation.constants import ARQ_QUEUE, ROUTE_JOB
 from foundation.settings import Settings
@@ -77,15 +80,19 @@ async def _check_health(redis_url: str) -> int:
     return 0
 
 
-async def _dispose(worker: Worker) -> None:
+def _arq_client(settings: Settings) -> ArqRedis:
+    """The client an arq worker polls with; it connects on first use."""
+    pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=2)
+    return ArqRedis(pool, default_queue_name=ARQ_QUEUE)
+
+
+async def _dispose(worker: Worker, client: ArqRedis) -> None:
     """Stop an arq worker whose loop ended, whether or not Redis still answers."""
     for task in worker.tasks.values():
         task.cancel()
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
-    pool = worker._pool  # None when Redis never answered
-    if pool is not None:
-        with contextlib.suppress(*REDIS_ERRORS):
-            await pool.aclose()
+    with contextlib.suppress(*REDIS_ERRORS):
+        await client.aclose(close_connection_pool=True)
 
 
 async def supervise_arq(settings: Settings, router: Router) -> None:
@@ -96,7 +103,10 @@ async def supervise_arq(settings: Settings, router: Router) -> None:
         outage.recovered()
 
     while True:
-        worker = Worker(**arq_worker_settings(settings, router), on_startup=started)
+        client = _arq_client(settings)
+        worker = Worker(
+            **arq_worker_settings(settings, router), redis_pool=client, on_startup=started
+        )
         try:
             await worker.main()
             delay = 0.0
@@ -106,5 +116,5 @@ async def supervise_arq(settings: Settings, router: Router) -> None:
             log.exception("arq worker loop failed; restarting it")
             delay = 5.0
         finally:
-            await _dispose(worker)
+            await _dispose(worker, client)
         await asyncio.sleep(delay)
