@@ -37,7 +37,7 @@ import orjson
 from outbox.live_stream import change_row, decode_change, decode_mark, mark_row
 from outbox.records import InboxEntry, Notification
 from outbox.stream import StreamChange, StreamItem, StreamNotification
-from outbox.timestamps import from_micros, to_micros
+from outbox.timestamps import from_micros, to_micros, to_micros_memo
 
 FORMAT_VERSION = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -137,7 +137,7 @@ class _Message:
 
 
 def _body_row(note: Notification) -> tuple[object, ...]:
-    return (note.id, note.event, note.data, to_micros(note.created_at), note.origin_session)
+    return (note.id, note.event, note.data, to_micros_memo(note.created_at), note.origin_session)
 
 
 def _split_stream(

@@ -13,7 +13,14 @@ from typing import Final
 
 from foundation.constants import CHANGES, COUNTERS, INBOX, NOTIFY
 from outbox.records import Everyone, InboxEntry, Route
-from outbox.state_rules import Holding, StreamPlan, UserStream, plan_stream
+from outbox.state_rules import (
+    NO_STREAM,
+    Holding,
+    StreamPlan,
+    UserStream,
+    plan_stream,
+    user_stream,
+)
 from outbox.stores.sqlite.rows import dumps, json_list
 from outbox.stream import StreamChange
 from outbox.timestamps import to_micros
@@ -62,7 +69,24 @@ def read_users(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, Us
         f"SELECT user_id, pos, unread, unarchived FROM {COUNTERS} WHERE user_id {IN_JSON}",
         (json_list(users),),
     ).fetchall()
-    return {row[0]: UserStream(row[1], row[2], row[3]) for row in rows}
+    return {row[0]: user_stream(row[1], row[2], row[3]) for row in rows}
+
+
+def read_counters(
+    conn: sqlite3.Connection, users: Collection[str]
+) -> tuple[dict[str, int], dict[str, UserStream]]:
+    """The v1 heads (of the users that have one) and the stream counters (of every user in
+    ``users``, new ones at zero) of ``users``, in one query."""
+    if not users:
+        return {}, {}
+    rows = conn.execute(
+        f"SELECT user_id, head, pos, unread, unarchived FROM {COUNTERS} WHERE user_id {IN_JSON}",
+        (json_list(users),),
+    ).fetchall()
+    streams = dict.fromkeys(users, NO_STREAM)
+    for user, _, pos, unread, unarchived in rows:
+        streams[user] = user_stream(pos, unread, unarchived)
+    return {row[0]: row[1] for row in rows}, streams
 
 
 def _holdings(
@@ -96,12 +120,22 @@ def _keys_wanted(routes: Sequence[Route]) -> dict[str, set[str] | None]:
 
 
 def plan_batch(
-    conn: sqlite3.Connection, routes: Sequence[Route], entries: Sequence[InboxEntry], now: datetime
+    conn: sqlite3.Connection,
+    routes: Sequence[Route],
+    entries: Sequence[InboxEntry],
+    now: datetime,
+    known: Mapping[str, UserStream] | None = None,
 ) -> StreamPlan:
-    """Read what :func:`outbox.state_rules.plan_stream` needs for the batch, and plan it."""
+    """Read what :func:`outbox.state_rules.plan_stream` needs for the batch, and plan it.
+
+    ``known`` holds counters already read in this transaction (see :func:`read_counters`):
+    only the users not in it are read.
+    """
     holdings = _holdings(conn, _keys_wanted(routes))
+    counters = dict(known or {})
     users = {entry.user_id for entry in entries} | {user for user, _ in holdings}
-    return plan_stream(routes, entries, read_users(conn, users), holdings, now)
+    counters.update(read_users(conn, users.difference(counters)))
+    return plan_stream(routes, entries, counters, holdings, now)
 
 
 def inbox_rows(

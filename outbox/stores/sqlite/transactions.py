@@ -26,7 +26,15 @@ from foundation.constants import (
     ROUTER_LEASE,
 )
 from foundation.errors import LeaseLost
-from outbox.records import AckOutcome, InboxEntry, LagFigures, Notification, OutboxRecord, Route
+from outbox.records import (
+    AckOutcome,
+    InboxEntry,
+    LagFigures,
+    Notification,
+    OutboxRecord,
+    Route,
+    route_of,
+)
 from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
 from outbox.state_rules import StreamPlan
 from outbox.stores.sqlite import stream_routing as stream
@@ -40,7 +48,7 @@ from outbox.stores.sqlite.rows import (
     record_row,
 )
 from outbox.stream import Appended
-from outbox.timestamps import from_micros, to_micros
+from outbox.timestamps import from_micros, to_micros, to_micros_memo
 
 INSERT_RECORD: Final = (
     f"INSERT INTO {OUTBOX} ({RECORD_COLUMNS}) "
@@ -160,15 +168,6 @@ def _holders(conn: sqlite3.Connection, ids: Collection[str]) -> set[tuple[str, s
     return {(row[1], row[0]) for row in rows}
 
 
-def _heads(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, int]:
-    if not users:
-        return {}
-    rows = conn.execute(
-        f"SELECT user_id, head FROM {COUNTERS} WHERE user_id {_IN_JSON}", (json_list(users),)
-    ).fetchall()
-    return {row[0]: row[1] for row in rows}
-
-
 def _write_routing(
     conn: sqlite3.Connection,
     new_bodies: Sequence[Notification],
@@ -182,7 +181,7 @@ def _write_routing(
         f"INSERT OR IGNORE INTO {NOTIFICATIONS} (id, event, data, created_at, origin_session) "
         "VALUES (?, ?, ?, ?, ?)",
         [
-            (n.id, n.event, dumps(n.data), to_micros(n.created_at), n.origin_session)
+            (n.id, n.event, dumps(n.data), to_micros_memo(n.created_at), n.origin_session)
             for n in new_bodies
         ],
     )
@@ -204,9 +203,10 @@ def append(
         stored = _stored_bodies(conn, {route.record.notification_id for route in notifying})
         bodies, new_bodies = batch_bodies(notifying, stored)
         held = _holders(conn, stored.keys())
-        heads = _heads(conn, {user for route in notifying for user in route.recipients})
+        recipients = {user for route in notifying for user in route.recipients}
+        heads, users = stream.read_counters(conn, recipients)
         entries = plan_entries(notifying, bodies, held, heads, now)
-        plan = stream.plan_batch(conn, routes, entries, now)
+        plan = stream.plan_batch(conn, routes, entries, now, users)
         _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us, plan)
     return Appended(entries, plan.stream())
 
@@ -231,7 +231,7 @@ def claim_and_append(
         recipients = resolve(record)
         if recipients is None:
             break
-        routes.append(Route(record, recipients))
+        routes.append(route_of(record, recipients))
     appended = append(conn, owner, now, routes) if routes else Appended([], [])
     return records, routes, appended
 
