@@ -162,12 +162,19 @@ def _encode_whole(
     """The batch as one message, whatever its size, in one ``orjson.dumps`` call."""
     times = _Times()
     bodies: dict[str, tuple[object, ...]] = {}
-    rows = []
+    rows: list[tuple[str, int, str, int]] = []
+    append = rows.append
+    routed_at: datetime | None = None
+    routed_us = 0
     for entry in entries:
         note = entry.notification
-        if note.id not in bodies:
-            bodies[note.id] = _body_row(note)
-        rows.append((entry.user_id, entry.seq, note.id, times.micros(entry.routed_at)))
+        note_id = note.id
+        if note_id not in bodies:
+            bodies[note_id] = _body_row(note)
+        if entry.routed_at is not routed_at:  # a routed batch shares one
+            routed_at = entry.routed_at
+            routed_us = times.micros(routed_at)
+        append((entry.user_id, entry.seq, note_id, routed_us))
     for note in broadcasts:
         if note.id not in bodies:
             bodies[note.id] = _body_row(note)

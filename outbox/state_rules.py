@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Final
 
 from foundation.constants import RETRACT
-from outbox.records import Everyone, InboxEntry, Route, slot_setters
+from outbox.records import Everyone, InboxEntry, Notification, Route, inbox_entry, slot_setters
 from outbox.stream import (
     ChangeOp,
     Counts,
@@ -228,6 +228,55 @@ def plan_stream(
             continue
         index = _place(planner, route, entries, index)
     return planner.finish()
+
+
+def plan_plain(
+    routes: Sequence[Route],
+    bodies: Mapping[str, Notification],
+    held: set[tuple[str, str]],
+    counters: Mapping[str, Sequence[int]],
+    now: datetime,
+) -> tuple[list[InboxEntry], StreamPlan, dict[str, int]]:
+    """:func:`outbox.sequencing.plan_entries`, then :func:`plan_stream`, then the new heads
+    (:func:`outbox.sequencing.heads_after`), in one pass, for the usual batch: notifications
+    (``NOTIFY`` routes) without a collapse key, which retract nothing.
+
+    ``counters`` holds each user's stored ``(head, pos, unread, unarchived)`` (absent: none
+    yet); the other arguments are :func:`outbox.sequencing.plan_entries`'. Returns what the
+    three return, the same in every respect (``tests/test_state_rules.py`` compares them).
+    """
+    held = set(held)
+    entries: list[InboxEntry] = []
+    placed: list[StreamNotification] = []
+    state: dict[str, list[int]] = {}
+    add_entry, add_placed, get_state = entries.append, placed.append, state.get
+    for route in routes:
+        notification = bodies[route.record.notification_id]
+        note_id = notification.id
+        for user in route.recipients:
+            pair = (user, note_id)
+            if pair in held:
+                continue
+            held.add(pair)
+            counter = get_state(user)
+            if counter is None:
+                counter = state[user] = list(counters.get(user, _NO_COUNTERS))
+            counter[0] += 1
+            counter[1] += 1
+            counter[2] += 1
+            counter[3] += 1
+            entry = inbox_entry(user, counter[0], notification, now)
+            add_entry(entry)
+            add_placed(placed_notification(entry, counter[1], counter[2], counter[3], None))
+    plan = StreamPlan(
+        notifications=placed,
+        collapse_keys=[None] * len(placed),
+        users={user: user_stream(c[1], c[2], c[3]) for user, c in state.items()},
+    )
+    return entries, plan, {user: counter[0] for user, counter in state.items()}
+
+
+_NO_COUNTERS: Final = (0, 0, 0, 0)
 
 
 def _place(planner: _Planner, route: Route, entries: Sequence[InboxEntry], index: int) -> int:

@@ -72,21 +72,29 @@ def read_users(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, Us
     return {row[0]: user_stream(row[1], row[2], row[3]) for row in rows}
 
 
+def read_counter_rows(
+    conn: sqlite3.Connection, users: Collection[str]
+) -> dict[str, tuple[int, int, int, int]]:
+    """The stored ``(head, pos, unread, unarchived)`` of those of ``users`` that have them."""
+    if not users:
+        return {}
+    rows = conn.execute(
+        f"SELECT user_id, head, pos, unread, unarchived FROM {COUNTERS} WHERE user_id {IN_JSON}",
+        (json_list(users),),
+    ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
 def read_counters(
     conn: sqlite3.Connection, users: Collection[str]
 ) -> tuple[dict[str, int], dict[str, UserStream]]:
     """The v1 heads (of the users that have one) and the stream counters (of every user in
     ``users``, new ones at zero) of ``users``, in one query."""
-    if not users:
-        return {}, {}
-    rows = conn.execute(
-        f"SELECT user_id, head, pos, unread, unarchived FROM {COUNTERS} WHERE user_id {IN_JSON}",
-        (json_list(users),),
-    ).fetchall()
+    rows = read_counter_rows(conn, users)
     streams = dict.fromkeys(users, NO_STREAM)
-    for user, _, pos, unread, unarchived in rows:
+    for user, (_, pos, unread, unarchived) in rows.items():
         streams[user] = user_stream(pos, unread, unarchived)
-    return {row[0]: row[1] for row in rows}, streams
+    return {user: row[0] for user, row in rows.items()}, streams
 
 
 def _holdings(

@@ -36,7 +36,7 @@ from outbox.records import (
     route_of,
 )
 from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
-from outbox.state_rules import StreamPlan
+from outbox.state_rules import StreamPlan, plan_plain
 from outbox.stores.sqlite import stream_routing as stream
 from outbox.stores.sqlite.rows import (
     RECORD_COLUMNS,
@@ -204,10 +204,16 @@ def append(
         bodies, new_bodies = batch_bodies(notifying, stored)
         held = _holders(conn, stored.keys())
         recipients = {user for route in notifying for user in route.recipients}
-        heads, users = stream.read_counters(conn, recipients)
-        entries = plan_entries(notifying, bodies, held, heads, now)
-        plan = stream.plan_batch(conn, routes, entries, now, users)
-        _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us, plan)
+        if len(notifying) == len(routes) and all(r.record.collapse_key is None for r in routes):
+            # Notifications that retract nothing, the usual batch: planned in one pass.
+            counters = stream.read_counter_rows(conn, recipients)
+            entries, plan, new_heads = plan_plain(routes, bodies, held, counters, now)
+        else:
+            heads, users = stream.read_counters(conn, recipients)
+            entries = plan_entries(notifying, bodies, held, heads, now)
+            plan = stream.plan_batch(conn, routes, entries, now, users)
+            new_heads = heads_after(entries)
+        _write_routing(conn, new_bodies, entries, new_heads, routes, now_us, plan)
     return Appended(entries, plan.stream())
 
 
