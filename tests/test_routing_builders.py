@@ -1,10 +1,13 @@
 """The fast paths routing takes per record and per entry give what the general ones give."""
 
 import dataclasses
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from foundation.constants import INBOX
 from foundation.errors import StoreError
 from outbox import timestamps
 from outbox.records import (
@@ -20,8 +23,16 @@ from outbox.records import (
     route_of,
     users_of,
 )
-from outbox.state_rules import NO_STREAM, UserStream, placed_notification, user_stream
+from outbox.state_rules import (
+    NO_STREAM,
+    StreamPlan,
+    UserStream,
+    placed_notification,
+    user_stream,
+)
 from outbox.stores.sqlite.rows import dumps, load_audience
+from outbox.stores.sqlite.schema import apply_sqlite
+from outbox.stores.sqlite.stream_routing import INSERT_ENTRY, inbox_rows, insert_entries
 from outbox.stream import Counts, StreamNotification
 from outbox.timestamps import from_micros, from_micros_memo, to_micros, to_micros_memo
 from outbox.worker.ready import known_recipients
@@ -101,3 +112,23 @@ def test_the_memo_forgets_when_full_and_stays_exact(monkeypatch: pytest.MonkeyPa
     moments = [from_micros_memo(value) for value in values]
     assert len(timestamps._memo) <= 3
     assert [to_micros_memo(moment) for moment in moments] == values
+
+
+def test_entries_without_collapse_keys_are_the_rows_the_general_insert_writes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite3"
+    apply_sqlite(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    notes = [dataclasses.replace(NOTE, id=f"n-{seq}") for seq in (1, 2)]
+    entries = [inbox_entry("u", seq, note, NOW) for seq, note in zip((1, 2), notes, strict=True)]
+    plan = StreamPlan(
+        notifications=[placed_notification(e, e.seq + 4, 3, 2, None) for e in entries],
+        collapse_keys=[None, None],
+    )
+    insert_entries(conn, entries, plan, 17)
+    plain = conn.execute(f"SELECT * FROM {INBOX} ORDER BY seq").fetchall()
+    conn.execute(f"DELETE FROM {INBOX}")
+    conn.executemany(INSERT_ENTRY, inbox_rows(entries, plan, 17))
+    assert conn.execute(f"SELECT * FROM {INBOX} ORDER BY seq").fetchall() == plain
+    conn.close()

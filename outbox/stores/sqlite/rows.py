@@ -80,7 +80,9 @@ def load_audience(text: str) -> Audience:
     value = orjson.loads(text)
     if type(value) is dict and len(value) == 2 and value.get("kind") == "users":
         ids = value.get("ids")
-        if type(ids) is list and all(type(user) is str for user in ids):
+        if type(ids) is list and (
+            type(ids[0]) is str if len(ids) == 1 else all(type(user) is str for user in ids)
+        ):
             return users_of(tuple(ids))
     if not isinstance(value, dict):
         raise StoreError(f"stored JSON is not an object: {text[:80]!r}")

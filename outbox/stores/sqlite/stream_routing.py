@@ -146,6 +146,39 @@ def plan_batch(
     return plan_stream(routes, entries, counters, holdings, now)
 
 
+# The entries of a batch in which no notification holds a collapse key (nor, then, replaces
+# one): two bound values fewer per entry, the same rows.
+_INSERT_PLAIN_ENTRY: Final = (
+    f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at, pos, unread_after, "
+    "unarchived_after) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_entries(
+    conn: sqlite3.Connection, entries: Sequence[InboxEntry], plan: StreamPlan, routed_at_us: int
+) -> None:
+    """Insert the batch's entries with their stream fields (a plain ``INSERT``: a duplicate
+    (user, seq) or (notification, user) is a bug, and rolls the whole batch back)."""
+    if plan.collapse_keys.count(None) != len(plan.collapse_keys):
+        conn.executemany(INSERT_ENTRY, inbox_rows(entries, plan, routed_at_us))
+        return
+    rows = []
+    for entry, placed in zip(entries, plan.notifications, strict=True):
+        counts = placed.counts
+        rows.append(
+            (
+                entry.user_id,
+                entry.seq,
+                entry.notification.id,
+                routed_at_us,
+                placed.pos,
+                counts.unread,
+                counts.unarchived,
+            )
+        )
+    conn.executemany(_INSERT_PLAIN_ENTRY, rows)
+
+
 def inbox_rows(
     entries: Sequence[InboxEntry], plan: StreamPlan, routed_at_us: int
 ) -> list[tuple[object, ...]]:

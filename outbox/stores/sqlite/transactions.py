@@ -65,6 +65,7 @@ _TAKE_LEASE: Final = (
     f"WHERE {LEASES}.owner = excluded.owner OR {LEASES}.until <= ?"
 )
 _IN_JSON: Final = "IN (SELECT value FROM json_each(?))"
+_DELETE_ROUTED: Final = f"DELETE FROM {OUTBOX} WHERE id {_IN_JSON}"
 _READ_INBOX: Final = (
     "SELECT i.seq, i.routed_at, n.id, n.event, n.data, n.created_at, n.origin_session "
     f"FROM {INBOX} AS i JOIN {NOTIFICATIONS} AS n ON n.id = i.notification_id "
@@ -185,11 +186,9 @@ def _write_routing(
             for n in new_bodies
         ],
     )
-    # A plain INSERT: a duplicate (user, seq) or (notification, user) here is a bug, and the
-    # failure rolls the whole batch back rather than leaving a gap.
-    conn.executemany(stream.INSERT_ENTRY, stream.inbox_rows(entries, plan, routed_at_us))
+    stream.insert_entries(conn, entries, plan, routed_at_us)
     stream.write_plan(conn, plan, heads)  # the heads with the stream counters
-    conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", [(r.record.id,) for r in routes])
+    conn.execute(_DELETE_ROUTED, (json_list([route.record.id for route in routes]),))
 
 
 def append(
