@@ -11,8 +11,6 @@ import sqlite3
 from pathlib import Path
 from typing import Self
 
-from outbox.stores.sqlite.connection import connect
-
 
 class DataVersionWatch:
     """:class:`outbox.port.CommitWatch` on one read-only use of a connection of its own."""
@@ -23,8 +21,16 @@ class DataVersionWatch:
 
     @classmethod
     def open(cls, path: Path) -> Self:
-        """Watch the store at ``path``; call it, and everything else, on one thread."""
-        return cls(connect(path, create=False, busy_timeout=0))
+        """Watch the store at ``path``; call it, and everything else, on one thread.
+
+        The connection never waits for a lock (a read that would is answered as a change),
+        and sets nothing up: the file is in WAL mode already, the store's connections made
+        it so. Raises ``sqlite3.Error`` when the file cannot be opened.
+        """
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=0
+        )
+        return cls(conn)
 
     def _version(self) -> int | None:
         try:
