@@ -120,14 +120,16 @@ class OutboxRecord:
     collapse_key: str | None = None
 
     def notification(self) -> "Notification":
-        """The notification this record delivers (built through its slots: this runs once
-        per routed record)."""
-        note: Notification = object.__new__(Notification)
-        _set_note_id(note, self.notification_id)
-        _set_note_event(note, self.event)
-        _set_note_data(note, self.data)
-        _set_note_created_at(note, self.created_at)
-        _set_note_origin_session(note, self.origin_session)
+        """The notification this record delivers (built as a draft: this runs once per
+        routed record)."""
+        draft = _NotificationDraft()
+        draft.id = self.notification_id
+        draft.event = self.event
+        draft.data = self.data
+        draft.created_at = self.created_at
+        draft.origin_session = self.origin_session
+        draft.__class__ = Notification
+        note: Notification = draft
         return note
 
 
@@ -230,46 +232,60 @@ class Route:
     recipients: tuple[str, ...] = field(default=())
 
 
-# The builders below make the same frozen records as the classes' ``__init__``, through their
-# slots (see :func:`slot_setters`): routing builds one or more of each per routed record.
-(
-    _set_note_id,
-    _set_note_event,
-    _set_note_data,
-    _set_note_created_at,
-    _set_note_origin_session,
-) = slot_setters(Notification)
-_set_entry_user_id, _set_entry_seq, _set_entry_notification, _set_entry_routed_at = slot_setters(
-    InboxEntry
-)
-_set_route_record, _set_route_recipients = slot_setters(Route)
-(_set_users_ids,) = slot_setters(Users)
+def draft_class(cls: type) -> Callable[[], Any]:
+    """A plain class with exactly the slots of the frozen slots dataclass ``cls``.
+
+    Routing builds several frozen records per routed record. A draft is filled with plain
+    attribute stores, then made a ``cls`` by assigning its ``__class__`` (CPython allows it
+    between classes of the same slots): the same record ``cls(...)`` makes, equal, hashed and
+    frozen alike, in a third of the time of the generated ``__init__`` (which sets each field
+    through ``object.__setattr__``) and about half that of :func:`slot_setters`. Raises
+    ``TypeError`` here, not at the first record, when the layouts do not match.
+    """
+    names = tuple(item.name for item in dataclasses.fields(cls))
+    if getattr(cls, "__slots__", None) != names:
+        raise TypeError(f"{cls.__name__} must be a slots dataclass")
+    draft: Callable[[], Any] = type(f"{cls.__name__}Draft", (), {"__slots__": names})
+    draft().__class__ = cls
+    return draft
+
+
+_NotificationDraft = draft_class(Notification)
+_EntryDraft = draft_class(InboxEntry)
+_RouteDraft = draft_class(Route)
+_UsersDraft = draft_class(Users)
 
 
 def inbox_entry(
     user_id: str, seq: int, notification: Notification, routed_at: datetime
 ) -> InboxEntry:
-    """``InboxEntry(user_id, seq, notification, routed_at)``, built twice as fast."""
-    entry: InboxEntry = object.__new__(InboxEntry)
-    _set_entry_user_id(entry, user_id)
-    _set_entry_seq(entry, seq)
-    _set_entry_notification(entry, notification)
-    _set_entry_routed_at(entry, routed_at)
+    """``InboxEntry(user_id, seq, notification, routed_at)``, built as a draft."""
+    draft = _EntryDraft()
+    draft.user_id = user_id
+    draft.seq = seq
+    draft.notification = notification
+    draft.routed_at = routed_at
+    draft.__class__ = InboxEntry
+    entry: InboxEntry = draft
     return entry
 
 
 def route_of(record: OutboxRecord, recipients: tuple[str, ...]) -> Route:
-    """``Route(record, recipients)``, built twice as fast."""
-    route: Route = object.__new__(Route)
-    _set_route_record(route, record)
-    _set_route_recipients(route, recipients)
+    """``Route(record, recipients)``, built as a draft."""
+    draft = _RouteDraft()
+    draft.record = record
+    draft.recipients = recipients
+    draft.__class__ = Route
+    route: Route = draft
     return route
 
 
 def users_of(ids: tuple[str, ...]) -> Users:
-    """``Users(ids)``, built twice as fast."""
-    users: Users = object.__new__(Users)
-    _set_users_ids(users, ids)
+    """``Users(ids)``, built as a draft."""
+    draft = _UsersDraft()
+    draft.ids = ids
+    draft.__class__ = Users
+    users: Users = draft
     return users
 
 

@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Final
 
 from foundation.constants import RETRACT
-from outbox.records import Everyone, InboxEntry, Notification, Route, inbox_entry, slot_setters
+from outbox.records import (
+    Everyone,
+    InboxEntry,
+    Notification,
+    Route,
+    draft_class,
+    inbox_entry,
+)
 from outbox.stream import (
     ChangeOp,
     Counts,
@@ -52,19 +59,20 @@ class UserStream:
         return UserStream(self.pos + 1, self.unread + unread, self.unarchived + unarchived)
 
 
-_set_stream_pos, _set_stream_unread, _set_stream_unarchived = slot_setters(UserStream)
-_set_placed_entry, _set_placed_pos, _set_placed_counts, _set_placed_replaces = slot_setters(
-    StreamNotification
-)
-_set_counts_unread, _set_counts_unarchived = slot_setters(Counts)
+_StreamDraft = draft_class(UserStream)
+_PlacedDraft = draft_class(StreamNotification)
+_CountsDraft = draft_class(Counts)
 
 
 def user_stream(pos: int, unread: int, unarchived: int) -> UserStream:
-    """``UserStream(pos, unread, unarchived)``, built through its slots (twice as fast)."""
-    stream: UserStream = object.__new__(UserStream)
-    _set_stream_pos(stream, pos)
-    _set_stream_unread(stream, unread)
-    _set_stream_unarchived(stream, unarchived)
+    """``UserStream(pos, unread, unarchived)``, built as a draft (see
+    :func:`outbox.records.draft_class`)."""
+    draft = _StreamDraft()
+    draft.pos = pos
+    draft.unread = unread
+    draft.unarchived = unarchived
+    draft.__class__ = UserStream
+    stream: UserStream = draft
     return stream
 
 
@@ -74,16 +82,19 @@ NO_STREAM: Final = UserStream()
 def placed_notification(
     entry: InboxEntry, pos: int, unread: int, unarchived: int, replaces: int | None
 ) -> StreamNotification:
-    """``StreamNotification(entry, pos, Counts(unread, unarchived), replaces)``, built
-    through the slots of both (twice as fast: this runs once per routed entry)."""
-    counts: Counts = object.__new__(Counts)
-    _set_counts_unread(counts, unread)
-    _set_counts_unarchived(counts, unarchived)
-    placed: StreamNotification = object.__new__(StreamNotification)
-    _set_placed_entry(placed, entry)
-    _set_placed_pos(placed, pos)
-    _set_placed_counts(placed, counts)
-    _set_placed_replaces(placed, replaces)
+    """``StreamNotification(entry, pos, Counts(unread, unarchived), replaces)``, both built as
+    drafts (see :func:`outbox.records.draft_class`: this runs once per routed entry)."""
+    counts = _CountsDraft()
+    counts.unread = unread
+    counts.unarchived = unarchived
+    counts.__class__ = Counts
+    draft = _PlacedDraft()
+    draft.entry = entry
+    draft.pos = pos
+    draft.counts = counts
+    draft.replaces = replaces
+    draft.__class__ = StreamNotification
+    placed: StreamNotification = draft
     return placed
 
 
