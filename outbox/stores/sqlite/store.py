@@ -31,7 +31,7 @@ from typing import Self
 from foundation.errors import ConfigurationError, StoreError, StoreUnavailable
 from migrations.sqlite import LATEST_SQLITE_VERSION
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
-from outbox.stores.sqlite import stream, stream_reads
+from outbox.stores.sqlite import dead_records, stream, stream_reads
 from outbox.stores.sqlite import transactions as tx
 from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
 from outbox.stores.sqlite.connection import (
@@ -230,7 +230,7 @@ class SqliteStore:
     ) -> None:
         """See the port."""
         await self._write(
-            lambda conn: tx.record_failure(conn, owner, now, record_id, error, retry_at)
+            lambda conn: dead_records.record_failure(conn, owner, now, record_id, error, retry_at)
         )
 
     async def release_lease(self, owner: str) -> None:
@@ -239,17 +239,17 @@ class SqliteStore:
 
     async def list_dead(self, limit: int) -> list[OutboxRecord]:
         """Dead records in position (commit) order, oldest first."""
-        return await self._run(lambda conn: tx.list_dead(conn, limit))
+        return await self._run(lambda conn: dead_records.list_dead(conn, limit))
 
     async def requeue_dead(self, record_ids: Sequence[str] | None, now: datetime) -> int:
         """See the port. Re-queued records go back to the outbox with their positions (their
         place in claim order) and are due at once (``next_attempt_at`` cleared), so ``now`` is
         not needed here; ``last_error`` is kept for the record's history."""
-        return await self._write(lambda conn: tx.requeue(conn, record_ids))
+        return await self._write(lambda conn: dead_records.requeue(conn, record_ids))
 
     async def lag(self) -> LagFigures:
         """See the port; read in one statement, so the figures are consistent."""
-        return await self._run(tx.lag)
+        return await self._run(dead_records.lag)
 
     async def head(self, user_id: str) -> int:
         """See the port."""

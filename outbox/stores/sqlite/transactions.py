@@ -4,7 +4,8 @@ Writes run in an explicit ``BEGIN IMMEDIATE`` transaction, so a writer holds the
 single write lock before it reads anything it decides on. Each raises ``sqlite3.Error`` as
 the driver does (``SqliteStore`` translates it), ``LeaseLost`` when routing without the lease,
 and ``ValueError`` for naive datetimes. The write that joins the host application's own
-transaction is in :mod:`outbox.stores.sqlite.host`.
+transaction is in :mod:`outbox.stores.sqlite.host`; failures, dead records and the lag are in
+:mod:`outbox.stores.sqlite.dead_records`.
 """
 
 import sqlite3
@@ -16,7 +17,6 @@ from typing import Final
 from foundation.constants import (
     ACKS,
     COUNTERS,
-    DEAD,
     INBOX,
     LEASES,
     NOTIFICATIONS,
@@ -27,7 +27,7 @@ from foundation.constants import (
     ROUTER_LEASE,
 )
 from foundation.errors import LeaseLost
-from outbox.records import AckOutcome, InboxEntry, LagFigures, Notification, OutboxRecord, Route
+from outbox.records import AckOutcome, InboxEntry, Notification, OutboxRecord, Route
 from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
 from outbox.state_rules import StreamPlan
 from outbox.stores.sqlite import stream_routing as stream
@@ -36,7 +36,6 @@ from outbox.stores.sqlite.rows import (
     dumps,
     json_list,
     notification_from_row,
-    optional_micros,
     record_from_row,
     record_row,
 )
@@ -46,7 +45,7 @@ from outbox.timestamps import from_micros, to_micros
 # One more than the highest position in the outbox and among the dead, read under the write
 # lock the insert holds: commit order, and a dead record's position stays free for its
 # re-queue (see ``migrations/sqlite/v4_outbox_holds_pending_only.py``). Reads, writes nothing.
-_NEXT_POSITION: Final = (
+NEXT_POSITION: Final = (
     f"max(coalesce((SELECT max(position) FROM {OUTBOX}), 0), "
     f"coalesce((SELECT max(position) FROM {OUTBOX_DEAD}), 0)) + 1"
 )
@@ -54,43 +53,11 @@ _PARAMETERS: Final = ", ".join("?" * (RECORD_COLUMNS.count(",") + 1))
 # A record whose id is pending is skipped here, one whose id is dead by the schema's trigger.
 INSERT_RECORD: Final = (
     f"INSERT INTO {OUTBOX} (position, {RECORD_COLUMNS}) "
-    f"VALUES (({_NEXT_POSITION}), {_PARAMETERS}) ON CONFLICT (id) DO NOTHING"
+    f"VALUES (({NEXT_POSITION}), {_PARAMETERS}) ON CONFLICT (id) DO NOTHING"
 )
 _SELECT_DUE: Final = (
     f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? "
     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position LIMIT ?"
-)
-# What a record keeps as it is when it moves between the outbox and the dead table.
-_KEPT: Final = (
-    "id, notification_id, event, data, audience, dedup_key, origin_session, created_at, "
-    "kind, collapse_key"
-)
-# Into the dead table: its position unless a dead record holds it, dead (?1), one attempt
-# more, the error (?2), no next attempt.
-_TO_DEAD: Final = (
-    f"INSERT INTO {OUTBOX_DEAD} (position, {_KEPT}, status, attempts, last_error, "
-    "next_attempt_at) SELECT "
-    f"CASE WHEN EXISTS (SELECT 1 FROM {OUTBOX_DEAD} AS d WHERE d.position = o.position) "
-    f"THEN (SELECT max(position) + 1 FROM {OUTBOX_DEAD}) ELSE o.position END, "
-    f"{_KEPT}, ?1, attempts + 1, ?2, NULL FROM {OUTBOX} AS o WHERE id = ?3"
-)
-# Out of the dead table, taking what _BACK_FROM_DEAD binds.
-_TAKE_DEAD: Final = f"DELETE FROM {OUTBOX_DEAD}{{chosen}} RETURNING position, {_KEPT}, last_error"
-# Back into the outbox: its position unless a record holds it, pending, no attempts, due now.
-_BACK_FROM_DEAD: Final = (
-    f"INSERT INTO {OUTBOX} (position, {_KEPT}, last_error, status, attempts, next_attempt_at) "
-    f"VALUES (CASE WHEN EXISTS (SELECT 1 FROM {OUTBOX} WHERE position = ?1) "
-    f"THEN ({_NEXT_POSITION}) ELSE ?1 END, "
-    f"{', '.join(f'?{n}' for n in range(2, _KEPT.count(',') + 4))}, '{PENDING}', 0, NULL) "
-    "ON CONFLICT (id) DO NOTHING"
-)
-# The first ?2 dead records of each table (the outbox's: made dead by code before schema
-# version 4), merged in position order.
-_LIST_DEAD: Final = (
-    f"SELECT {RECORD_COLUMNS} FROM (SELECT * FROM (SELECT position, {RECORD_COLUMNS} "
-    f"FROM {OUTBOX_DEAD} ORDER BY position LIMIT ?2) UNION ALL SELECT * FROM ("
-    f"SELECT position, {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ?1 "
-    "ORDER BY position LIMIT ?2)) ORDER BY position LIMIT ?2"
 )
 # Taken when free, expired, or already ours; the WHERE leaves a live foreign lease untouched.
 _TAKE_LEASE: Final = (
@@ -174,6 +141,9 @@ def _check_lease(conn: sqlite3.Connection, owner: str, now_us: int) -> None:
     ).fetchone()
     if row is None or row[0] != owner or row[1] <= now_us:
         raise LeaseLost(f"the routing lease is not held by {owner!r}")
+
+
+check_lease: Final = _check_lease  # for ``dead_records``
 
 
 def _stored_bodies(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, Notification]:
@@ -278,81 +248,10 @@ def claim_and_append(
     return records, routes, appended
 
 
-def record_failure(
-    conn: sqlite3.Connection,
-    owner: str,
-    now: datetime,
-    record_id: str,
-    error: str,
-    retry_at: datetime | None,
-) -> None:
-    """``OutboxStore.record_failure`` (see ``outbox/port.py``) as one transaction on ``conn``.
-
-    A record given a retry stays in the outbox; one without moves to the dead table with its
-    position (a fresh one when a record of code before schema version 4 took it).
-    """
-    with _write_transaction(conn):
-        _check_lease(conn, owner, to_micros(now))
-        if retry_at is None:
-            conn.execute(_TO_DEAD, (DEAD, error, record_id))
-            conn.execute(f"DELETE FROM {OUTBOX} WHERE id = ?", (record_id,))
-        else:
-            conn.execute(
-                f"UPDATE {OUTBOX} SET attempts = attempts + 1, last_error = ?, status = ?, "
-                "next_attempt_at = ? WHERE id = ?",
-                (error, PENDING, optional_micros(retry_at), record_id),
-            )
-
-
 def release(conn: sqlite3.Connection, owner: str) -> None:
     """``OutboxStore.release_lease`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     with _write_transaction(conn):
         conn.execute(f"DELETE FROM {LEASES} WHERE name = ? AND owner = ?", (ROUTER_LEASE, owner))
-
-
-def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
-    """``OutboxStore.list_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
-    rows = conn.execute(_LIST_DEAD, (DEAD, max(limit, 0))).fetchall()
-    return [record_from_row(row) for row in rows]
-
-
-def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
-    """``OutboxStore.requeue_dead`` (see ``outbox/port.py``) as one transaction on ``conn``.
-
-    Dead records move back to the outbox with their positions, so each keeps its place in
-    claim order (a fresh position when another record holds it, which only code before schema
-    version 4 can cause); attempts are reset and ``last_error`` kept.
-    """
-    chosen = "" if record_ids is None else f" WHERE id {_IN_JSON}"
-    stale = "" if record_ids is None else f" AND id {_IN_JSON}"
-    params: tuple[object, ...] = () if record_ids is None else (json_list(record_ids),)
-    with _write_transaction(conn):
-        # Out of the dead table first: the schema's trigger skips an insert of a dead id.
-        moved = conn.execute(_TAKE_DEAD.format(chosen=chosen), params).fetchall()
-        conn.executemany(_BACK_FROM_DEAD, sorted(moved))
-        # Records that code before schema version 4 made dead stayed in the outbox.
-        cursor = conn.execute(
-            f"UPDATE {OUTBOX} SET status = ?, attempts = 0, next_attempt_at = NULL "
-            f"WHERE status = ?{stale}",
-            (PENDING, DEAD, *params),
-        )
-    return len(moved) + cursor.rowcount
-
-
-def lag(conn: sqlite3.Connection) -> LagFigures:
-    """``OutboxStore.lag`` (see ``outbox/port.py``) as one transaction on ``conn``.
-
-    The outbox is read once for both of its counts (it has no index to count on; records of
-    code before schema version 4 may be dead there).
-    """
-    pending, dead, oldest = conn.execute(
-        "SELECT count(*) FILTER (WHERE status = ?1), "
-        f"count(*) FILTER (WHERE status = ?2) + (SELECT count(*) FROM {OUTBOX_DEAD}), "
-        f"(SELECT created_at FROM {OUTBOX} WHERE status = ?1 ORDER BY position LIMIT 1) "
-        f"FROM {OUTBOX}",
-        (PENDING, DEAD),
-    ).fetchone()
-    return LagFigures(pending, dead, None if oldest is None else from_micros(oldest))
 
 
 def _scalar(conn: sqlite3.Connection, query: str, params: tuple[object, ...]) -> int:
