@@ -25,7 +25,12 @@ failed, listed and re-queued by id; a claim returns records, not positions; posi
 in no API), so only the order among records present matters. Counting the dead table is what
 makes a dead record's position safe to give back at re-queue: no record added while it was
 dead can have taken it, and none sorts before it. ``AUTOINCREMENT`` would have given that too,
-at the price of writing ``sqlite_sequence`` in every emit's commit.
+at the price of writing ``sqlite_sequence`` in every emit's commit. (Re-queueing at a fresh
+position, at the end, would have needed neither, but it would break the store contract: a
+re-queued record is claimed before the records added after it.) A worker that claims by
+reading a snapshot, without the write lock, then appends under the lease check, deletes
+what it routed by id; a position given again after the outbox emptied cannot be mistaken for
+one it read.
 
 **Adding a record whose id is dead stays a no-op**: the trigger ``tidings_outbox_skip_dead``
 skips the insert (``RAISE(IGNORE)``), one lookup in the dead table's ``id`` index, no page
