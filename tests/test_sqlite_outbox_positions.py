@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from foundation.constants import DEAD, OUTBOX, OUTBOX_DEAD, PENDING
+from foundation.errors import StoreError
 from migrations.sqlite import CREATE_MIGRATIONS_TABLE, SQLITE_MIGRATIONS
 from outbox.records import LagFigures, OutboxRecord, Route, Users, new_record_id
 from outbox.stores.sqlite.connection import connect
 from outbox.stores.sqlite.host import insert_outbox_records
 from outbox.stores.sqlite.rows import RECORD_COLUMNS, record_row
-from outbox.stores.sqlite.schema import _apply_one, apply_sqlite
+from outbox.stores.sqlite.schema import _apply_one, apply_sqlite, sqlite_schema_version
 from outbox.stores.sqlite.store import SqliteStore
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -116,6 +117,27 @@ def test_version_4_carries_pending_records_in_order_and_moves_the_dead(
     assert positions(sqlite_path, OUTBOX_DEAD) == [
         (held[records[n].id], records[n].id) for n in (1, 4)
     ]
+
+
+def test_a_version_4_failing_part_way_leaves_version_3_as_it_was(sqlite_path: Path) -> None:
+    version_3_file(sqlite_path)
+    conn = sqlite3.connect(sqlite_path)
+    conn.execute(f"CREATE TABLE {OUTBOX_DEAD} (x INTEGER)")  # fails v4 after its rename
+    conn.commit()
+    before = conn.execute(f"SELECT * FROM {OUTBOX} ORDER BY position").fetchall()
+    conn.close()
+
+    with pytest.raises(StoreError, match="already exists"):
+        apply_sqlite(sqlite_path)
+
+    conn = sqlite3.connect(sqlite_path)
+    try:
+        assert sqlite_schema_version(conn) == 3
+        assert conn.execute(f"SELECT * FROM {OUTBOX} ORDER BY position").fetchall() == before
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert f"{OUTBOX}_claim" in tables and f"{OUTBOX}_v3" not in tables
+    finally:
+        conn.close()
 
 
 async def test_after_version_4_the_store_reads_what_version_3_left(sqlite_path: Path) -> None:
