@@ -4,7 +4,8 @@ A wake-up carries nothing: it only says "look now". So many commits in a burst n
 wake-up between them, not one each. :class:`Waker` coalesces: at most one is in flight, and
 the commits that land meanwhile are covered by a single one sent right after it. A busy host
 then sends fewer wake-ups than it commits, and the worker, woken less often, finds bigger
-batches.
+batches. On a store whose workers watch its commits themselves (the embedded store), a
+:class:`Waker` with ``quiet_seconds`` sends one only after a quiet spell.
 """
 
 import asyncio
@@ -37,20 +38,33 @@ class Waker:
     it made before the call. However busy the host, each caller waits for at most two.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, *, quiet_seconds: float = 0.0) -> None:
         self.broker = broker
+        self.quiet_seconds = quiet_seconds
         self.sent = 0  # wake-ups published
+        self._last_asked: float | None = None  # when a poke last asked for a wake-up
         self._requested = 0  # calls to wake so far
         self._covered = 0  # calls a published wake-up went out after
         self._published = asyncio.Condition()
         self._sending: asyncio.Task[None] | None = None
 
-    def poke(self) -> None:
+    def poke(self, now: float | None = None) -> bool:
         """Have the workers woken about every commit made before this call, without waiting:
-        the wake-up goes out from a task of its own (shared with the calls made meanwhile)."""
+        the wake-up goes out from a task of its own (shared with the calls made meanwhile).
+
+        ``now`` is a monotonic time in seconds. With it, a poke less than ``quiet_seconds``
+        after the last one that asked for a wake-up asks for none and returns ``False``: that
+        wake-up's commit set the workers' commit watch polling every millisecond, and it
+        finds this commit by itself.
+        """
+        if now is not None:
+            if self._last_asked is not None and now - self._last_asked < self.quiet_seconds:
+                return False
+            self._last_asked = now
         self._requested += 1
         if self._sending is None or self._sending.done():
             self._sending = asyncio.create_task(self._send(), name="tidings-wake")
+        return True
 
     async def wake(self) -> None:
         """Wake the workers about every commit made before this call; never raises."""

@@ -24,6 +24,11 @@ WRITE_PROBE: Final = "write-probe"
 # Redis.
 LIVE_CHANNEL: Final = "tidings:live"
 WAKE_CHANNEL: Final = "tidings:wake"
+# On a store with a commit watch (the embedded store), the worker asks every millisecond for
+# this long after the last commit it saw; a host leaves out the wake-up of a commit made less
+# than WAKE_QUIET_SECONDS after the last one it sent, which set that watch polling fast.
+COMMIT_WATCH_HOT_SECONDS: Final = 1.0
+WAKE_QUIET_SECONDS: Final = COMMIT_WATCH_HOT_SECONDS / 2
 # A user id published here closes that user's open connections on every node (4403).
 REVOKE_CHANNEL: Final = "tidings:revoke"
 TICKET_KEY_PREFIX: Final = "tidings:ticket:"

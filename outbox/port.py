@@ -35,6 +35,19 @@ from outbox.stream import (
 )
 
 
+class CommitWatch(Protocol):
+    """A cheap way for the worker to notice commits made through other connections."""
+
+    def changed(self) -> bool:
+        """Whether anything was committed since the last call. Called on the event loop
+        about every millisecond: it must not block and must cost microseconds. May answer
+        ``True`` for nothing (the worker then looks and finds nothing); never ``False`` after
+        a commit it has not reported."""
+
+    def close(self) -> None:
+        """Release the watch's connection."""
+
+
 class OutboxStore(Protocol):
     """Durable outbox, per-user inboxes with gap-free sequence numbers, and acks."""
 
@@ -58,6 +71,13 @@ class OutboxStore(Protocol):
         """Write ``records`` as pending in one transaction of the store's own."""
 
     # Routing (the worker).
+    def commit_watch(self) -> CommitWatch | None:
+        """A new :class:`CommitWatch` on this store, for stores whose writers all share this
+        machine and can be watched for the price of a few microseconds; ``None`` otherwise
+        (the worker then relies on the host's wake-ups and its sweep). The caller closes it,
+        on the thread that asked for it.
+        """
+
     async def claim_batch(
         self, owner: str, now: datetime, lease_seconds: float, limit: int
     ) -> list[OutboxRecord]:
@@ -225,6 +245,12 @@ class StoreAdapter(Protocol):
 
     async def migrate(self, settings: Settings) -> int:
         """Apply every missing schema version to the store; return how many ran."""
+
+    @property
+    def watches_commits(self) -> bool:
+        """Whether this store's :meth:`OutboxStore.commit_watch` gives a watch: routing
+        workers then notice commits by themselves, and a host may leave out the wake-up after
+        a commit that follows a recent one (see ``api_hooks.Waker``)."""
 
     def connect_host(self, settings: Settings) -> Any:
         """A driver handle of the host's own on this store, to run its transactions on.

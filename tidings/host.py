@@ -26,6 +26,7 @@ from delivery.app import Mounted, mount
 from delivery.auth import RevocationCheck
 from delivery.node import DeliveryNode
 from delivery.revocation import revoke
+from foundation.constants import WAKE_QUIET_SECONDS
 from foundation.settings import Settings, load_settings
 from outbox import stores
 from outbox.records import Audience, OutboxRecord
@@ -137,15 +138,18 @@ class Tidings:
 
         Returns at once: the wake-up goes out from a task of its own, and the calls made
         while one is on its way share the next, so a busy host sends far fewer wake-ups than
-        it commits (and spends no request time on them). Best effort and never raises:
-        without it the worker's sweep still routes the records, within
+        it commits (and spends no request time on them). On the embedded store the worker
+        also watches the file for commits, so a call within half a second of the last one
+        that sent a wake-up sends none and costs next to nothing. Best effort and never
+        raises: without it the worker's sweep still routes the records, within
         ``TIDINGS_SWEEP_INTERVAL_SECONDS``.
         """
         signals = self._signals()
         if self._waker is None or self._waker.broker is not signals:
-            self._waker = Waker(signals)
-        self._waker.poke()
-        await asyncio.sleep(0)  # one turn of the loop: the wake-up leaves now, not later
+            watched = stores.adapter_for(self.settings).watches_commits
+            self._waker = Waker(signals, quiet_seconds=WAKE_QUIET_SECONDS if watched else 0.0)
+        if self._waker.poke(asyncio.get_running_loop().time()):
+            await asyncio.sleep(0)  # one turn of the loop: the wake-up leaves now, not later
 
     async def revoke(self, user_id: str) -> None:
         """Close the open connections of ``user_id`` with 4403, on every node, within a

@@ -1,11 +1,11 @@
 """The routing worker process: outbox records in, inbox entries and live signals out.
 
 A process around the pure routing core (:mod:`outbox.routing`): :mod:`.router` (rounds under
-one owner id), :mod:`.wakeups` (the wake subscriber), :mod:`.arq_jobs` (arq underneath),
+one owner id), :mod:`.wakeups` (wake-ups and the commit watch), :mod:`.arq_jobs` (arq underneath),
 :mod:`.publisher` (live publishing), :mod:`.outage` (one log line per outage),
 :mod:`.metrics`, and :mod:`.process` (start, the sweep, signals).
 
-Design. The store is the record and Redis is only a trigger, so the process is four
+Design. The store is the record and Redis is only a trigger, so the process is a few
 independent asyncio tasks around one :class:`Router`, and none of them stops the others:
 
 - the **sweep** routes on every wake-up and at least every ``sweep_interval_seconds``, and
@@ -18,6 +18,10 @@ independent asyncio tasks around one :class:`Router`, and none of them stops the
   commit) and wakes the sweep at once: low latency without busy polling. It reconnects with
   backoff and wakes the sweep on every (re)subscription, since wake-ups sent meanwhile are
   lost;
+- the **commit watch**, on a store that offers one (the embedded store), asks the store
+  whether anything was committed, every millisecond while commits come and every 10 ms
+  otherwise, and wakes the sweep when so: hosts on such a store send a wake-up only after a
+  quiet spell (see :mod:`.wakeups`);
 - the **arq supervisor** runs an arq ``Worker`` with the ``route_pending`` job
   (``ROUTE_JOB`` on ``ARQ_QUEUE``), so any process can trigger a drain through arq, and
   rebuilds it after every Redis failure;

@@ -13,15 +13,16 @@ import logging
 import signal
 
 from broker import Broker, open_broker
+from foundation.errors import StoreError
 from foundation.settings import Settings
-from outbox.port import OutboxStore
+from outbox.port import CommitWatch, OutboxStore
 from outbox.resolvers import Resolvers, load_resolvers
 from outbox.stores import open_store, open_store_when_available
 from outbox.worker.arq_jobs import supervise_arq
 from outbox.worker.metrics import WorkerMetrics
 from outbox.worker.publisher import LivePublisher
 from outbox.worker.router import Router
-from outbox.worker.wakeups import listen_for_wakes
+from outbox.worker.wakeups import listen_for_wakes, watch_commits
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ async def sweep(router: Router, wake: asyncio.Event, settings: Settings) -> None
             await asyncio.sleep(spacing)  # wake-ups meanwhile join this drain
 
 
+def _commit_watch(store: OutboxStore) -> CommitWatch | None:
+    try:
+        return store.commit_watch()
+    except StoreError as error:  # the hosts' wake-ups and the sweep still route
+        log.warning("no commit watch on the store: %s", type(error).__name__)
+        return None
+
+
 async def _run_until_stopped(
     router: Router, settings: Settings, broker: Broker, stop: asyncio.Event
 ) -> None:
@@ -66,6 +75,9 @@ async def _run_until_stopped(
         asyncio.create_task(sweep(router, wake, settings), name="sweep"),
         asyncio.create_task(listen_for_wakes(broker, wake), name="wake"),
     ]
+    watch = _commit_watch(router.store)
+    if watch is not None:
+        tasks.append(asyncio.create_task(watch_commits(watch, wake), name="commits"))
     if broker.spans_processes:  # arq's queue lives in Redis; within one process, wake-ups do
         tasks.append(asyncio.create_task(supervise_arq(settings, router), name="arq"))
     stopper = asyncio.create_task(stop.wait())
@@ -78,6 +90,8 @@ async def _run_until_stopped(
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        if watch is not None:
+            watch.close()
 
 
 async def serve(

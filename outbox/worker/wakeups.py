@@ -1,12 +1,24 @@
-"""The wake subscriber: wakes the sweep at once when a host commits records."""
+"""What wakes the sweep at once: the hosts' wake-up messages, and the store's own commits.
+
+Hosts publish a wake-up after a commit that wrote records. A store that offers a
+:class:`~outbox.port.CommitWatch` (the embedded store) is also asked whether anything was
+committed: every millisecond for a second after the last commit seen, every
+``IDLE_POLL_SECONDS`` otherwise. A host on such a store therefore sends a wake-up only after
+a quiet spell (``WAKE_QUIET_SECONDS``), when the watch may be polling slowly; while commits
+keep coming the watch finds them within a millisecond and costs the host nothing.
+"""
 
 import asyncio
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from broker import Broker
-from foundation.constants import WAKE_CHANNEL
+from foundation.constants import COMMIT_WATCH_HOT_SECONDS, WAKE_CHANNEL
 from foundation.errors import SignalUnavailable
+from outbox.port import CommitWatch
 from outbox.worker.outage import Outage
+
+HOT_POLL_SECONDS: Final = 0.001
+IDLE_POLL_SECONDS: Final = 0.010
 
 
 async def _relay_wakes(broker: Broker, wake: asyncio.Event, outage: Outage) -> NoReturn:
@@ -27,3 +39,23 @@ async def listen_for_wakes(broker: Broker, wake: asyncio.Event) -> None:
         except SignalUnavailable as error:
             delay = outage.failed(error)
         await asyncio.sleep(delay)
+
+
+def poll_interval(now: float, hot_until: float) -> float:
+    """How long the watch waits before it asks again."""
+    return HOT_POLL_SECONDS if now < hot_until else IDLE_POLL_SECONDS
+
+
+async def watch_commits(watch: CommitWatch, wake: asyncio.Event) -> NoReturn:
+    """Set ``wake`` whenever ``watch`` reports a commit, forever (see the module docstring).
+
+    The worker's own writes count too, so each drain that wrote is followed by one look that
+    finds nothing; that costs less than missing a host's commit made during the drain.
+    """
+    loop = asyncio.get_running_loop()
+    hot_until = loop.time() + COMMIT_WATCH_HOT_SECONDS
+    while True:
+        if watch.changed():
+            wake.set()
+            hot_until = loop.time() + COMMIT_WATCH_HOT_SECONDS
+        await asyncio.sleep(poll_interval(loop.time(), hot_until))

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,7 @@ from api_hooks import Waker
 from broker import MemoryBroker, RedisBroker
 from foundation.constants import WAKE_CHANNEL
 from tests.services import free_port
+from tidings import Tidings, load_settings
 
 
 class GatedBroker(MemoryBroker):
@@ -131,3 +133,47 @@ async def test_a_failing_wake_up_never_leaves_a_caller_waiting() -> None:
         with pytest.raises(RuntimeError):  # the error surfaces where the task is awaited
             await waker.flush()
         await asyncio.wait_for(call, 5)
+
+
+class CountingBroker(MemoryBroker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.published = 0
+
+    async def publish(
+        self, channel: str, messages: Sequence[bytes], *, count: tuple[str, int] | None = None
+    ) -> None:
+        self.published += 1
+        await super().publish(channel, messages, count=count)
+
+
+async def test_a_quiet_waker_asks_again_only_after_a_quiet_spell() -> None:
+    broker = CountingBroker()
+    waker = Waker(broker, quiet_seconds=0.5)
+    asked = []
+    for now in (10.0, 10.1, 10.49, 10.5, 10.6, 11.2):
+        asked.append(waker.poke(now))
+        await waker.flush()
+    assert asked == [True, False, False, True, False, True]
+    assert broker.published == waker.sent == 3
+    loud = Waker(broker)  # no quiet spell asked for: every poke sends
+    for now in (10.0, 10.1):
+        assert loud.poke(now)
+        await loud.flush()
+    assert loud.poke()
+    await loud.flush()
+    assert loud.sent == 3
+
+
+@pytest.mark.parametrize(("kind", "wake_ups"), [("sqlite", 1), ("mongodb", 20)])
+async def test_the_host_leaves_out_wake_ups_only_where_the_worker_watches_commits(
+    kind: str, wake_ups: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}" if kind == "sqlite" else "mongodb://db.test/"
+    host = Tidings(load_settings(store_url=url, redis_url="memory://"))
+    broker = CountingBroker()
+    monkeypatch.setattr(host, "_signals", lambda: broker)
+    for _ in range(20):  # twenty commits in a burst, well within half a second
+        await host.wake()
+        await host.aclose()  # sends what is due: each call's wake-up has gone out, or none
+    assert broker.published == wake_ups

@@ -122,9 +122,15 @@ async def test_burst_routes_from_the_store_when_redis_is_down(
 
 
 async def test_wake_ups_route_without_waiting_for_the_sweep(
-    tmp_path: Path, store: SqliteStore, server: PrivateRedis, client: aioredis.Redis
+    tmp_path: Path,
+    store: SqliteStore,
+    server: PrivateRedis,
+    client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The sweep runs once a minute here: only wake-ups can route within the deadlines.
+    # The sweep runs once a minute and the store's commit watch is left out: only wake-ups
+    # can route within the deadlines.
+    monkeypatch.setattr(SqliteStore, "commit_watch", lambda self: None)
     settings = worker_settings(tmp_path, server.url, sweep_interval_seconds=60)
     stop = asyncio.Event()
     worker = asyncio.create_task(serve(settings, stop=stop))
@@ -136,6 +142,27 @@ async def test_wake_ups_route_without_waiting_for_the_sweep(
                 await store.add_records([make_record(Users(("alice",)))])
                 await client.publish(WAKE_CHANNEL, b"")
                 assert await live_entries(pubsub, 1, timeout=5) == [("alice", seq)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 15)
+
+
+async def test_the_commit_watch_routes_without_wake_ups_or_the_sweep(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    # No Redis, nobody sends a wake-up, and the sweep runs once a minute: only the worker's
+    # watch on the store's commits can route within the deadlines.
+    settings = worker_settings(tmp_path, "memory://", sweep_interval_seconds=60)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(serve(settings, stop=stop))
+    try:
+        for seq in (1, 2, 3):
+            await store.add_records([make_record(Users(("alice",)))])
+
+            async def routed(seq: int = seq) -> bool:
+                return await store.head("alice") == seq
+
+            await wait_until(routed, timeout=5)
     finally:
         stop.set()
         await asyncio.wait_for(worker, 15)

@@ -26,6 +26,7 @@ class MongoAdapter:
     """The :class:`outbox.port.StoreAdapter` of MongoDB."""
 
     name: Final = "mongodb"
+    watches_commits: Final = False  # nothing as cheap as a poll: hosts send wake-ups
 
     async def open(self, settings: Settings) -> MongoStore:
         store = await MongoStore.connect(settings.resolved_store_url, settings.mongodb_database)

@@ -155,6 +155,11 @@ class MongoStore(InboxStateOperations):
 
         await self._transaction(insert)
 
+    def commit_watch(self) -> None:
+        """None: a watch would be a change stream, a server cursor per worker; the hosts'
+        wake-ups and the sweep cover MongoDB."""
+        return None
+
     @store_errors
     async def claim_batch(
         self, owner: str, now: datetime, lease_seconds: float, limit: int

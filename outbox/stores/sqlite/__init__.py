@@ -42,6 +42,7 @@ class SqliteAdapter:
     """The :class:`outbox.port.StoreAdapter` of the embedded store."""
 
     name: Final = "sqlite"
+    watches_commits: Final = True
 
     async def open(self, settings: Settings) -> SqliteStore:
         return await SqliteStore.open(_path(settings))

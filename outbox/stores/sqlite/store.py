@@ -34,6 +34,7 @@ from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Rou
 from outbox.stores.sqlite import dead_records, stream, stream_reads
 from outbox.stores.sqlite import transactions as tx
 from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
+from outbox.stores.sqlite.commits import DataVersionWatch
 from outbox.stores.sqlite.connection import (
     BUSY_TIMEOUT_SECONDS,
     connect,
@@ -189,6 +190,14 @@ class SqliteStore:
     async def add_records(self, records: Sequence[OutboxRecord]) -> None:
         """Write ``records`` as pending in one transaction; an id already stored is skipped."""
         await self._write(lambda conn: tx.add(conn, records))
+
+    def commit_watch(self) -> DataVersionWatch:
+        """A :class:`DataVersionWatch` on this store's file (``StoreError`` when it cannot be
+        opened); for the thread that asks, not the store's."""
+        try:
+            return DataVersionWatch.open(self._path)
+        except sqlite3.Error as error:
+            raise store_error(error, self._path) from error
 
     async def claim_batch(
         self, owner: str, now: datetime, lease_seconds: float, limit: int
