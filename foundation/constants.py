@@ -4,6 +4,8 @@ from typing import Final
 
 # Store collections (MongoDB) and tables (SQLite) share these names.
 OUTBOX: Final = "tidings_outbox"
+# The embedded store keeps dead records apart from the outbox (SQLite schema version 4).
+OUTBOX_DEAD: Final = "tidings_outbox_dead"
 NOTIFICATIONS: Final = "tidings_notifications"
 INBOX: Final = "tidings_inbox"
 COUNTERS: Final = "tidings_counters"
