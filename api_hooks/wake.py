@@ -4,28 +4,38 @@ A wake-up carries nothing: it only says "look now". So many commits in a burst n
 wake-up between them, not one each. :class:`Waker` coalesces: at most one is in flight, and
 the commits that land meanwhile are covered by a single one sent right after it. A busy host
 then sends fewer wake-ups than it commits, and the worker, woken less often, finds bigger
-batches. On a store whose workers watch its commits themselves (the embedded store), a
-:class:`Waker` with ``quiet_seconds`` sends one only after a quiet spell.
+batches.
+
+On a store whose workers can watch its commits themselves (the embedded store), a
+:class:`Waker` with ``quiet_seconds`` goes further when its host is busy, committing at
+least every ``HOST_BUSY_GAP_SECONDS``: it sends a wake-up that also asks the workers to watch
+the store closely (``WAKE_AND_WATCH``: every millisecond, for ``COMMIT_WATCH_HOT_SECONDS``),
+then leaves out the wake-ups of its busy commits for ``quiet_seconds``, a margin inside that
+time. The workers find those commits by themselves, and the host, whose wake-ups cost it more
+CPU than its emits, spends nothing on them. A host that commits now and then wakes the workers
+after each commit as before, so an idle worker does not poll fast.
 """
 
 import asyncio
 import logging
 
 from broker import Broker
-from foundation.constants import WAKE_CHANNEL
+from foundation.constants import HOST_BUSY_GAP_SECONDS, WAKE_AND_WATCH, WAKE_CHANNEL
 from foundation.errors import SignalUnavailable
 
 log = logging.getLogger(__name__)
 
 
-async def wake(broker: Broker) -> None:
+async def wake(broker: Broker, *, watch: bool = False) -> None:
     """Best-effort: tell routing workers that records were committed. Never raises.
 
     Call it after the transaction that wrote the records has committed. A lost wake-up only
-    delays routing until the worker's next sweep. Broker errors are logged at debug level.
+    delays routing until the worker's next sweep. With ``watch`` the workers also watch the
+    store's commits closely for a while (see the module docstring). Broker errors are logged
+    at debug level.
     """
     try:
-        await broker.publish(WAKE_CHANNEL, [b""])
+        await broker.publish(WAKE_CHANNEL, [WAKE_AND_WATCH if watch else b""])
     except SignalUnavailable as error:
         log.debug("wake-up not sent: %s", error)
 
@@ -42,7 +52,9 @@ class Waker:
         self.broker = broker
         self.quiet_seconds = quiet_seconds
         self.sent = 0  # wake-ups published
-        self._last_asked: float | None = None  # when a poke last asked for a wake-up
+        self._last_poke: float | None = None
+        self._watch_asked: float | None = None  # when a poke last asked the workers to watch
+        self._watch_due = False
         self._requested = 0  # calls to wake so far
         self._covered = 0  # calls a published wake-up went out after
         self._published = asyncio.Condition()
@@ -52,15 +64,19 @@ class Waker:
         """Have the workers woken about every commit made before this call, without waiting:
         the wake-up goes out from a task of its own (shared with the calls made meanwhile).
 
-        ``now`` is a monotonic time in seconds. With it, a poke less than ``quiet_seconds``
-        after the last one that asked for a wake-up asks for none and returns ``False``: that
-        wake-up's commit set the workers' commit watch polling every millisecond, and it
-        finds this commit by itself.
+        ``now`` is a monotonic time in seconds. With it and ``quiet_seconds``, a poke less than
+        ``HOST_BUSY_GAP_SECONDS`` after the previous one is busy: the first busy poke asks for
+        a wake-up that also has the workers watch the store, and the busy pokes of the next
+        ``quiet_seconds`` ask for none and return ``False`` (see the module docstring).
         """
-        if now is not None:
-            if self._last_asked is not None and now - self._last_asked < self.quiet_seconds:
-                return False
-            self._last_asked = now
+        if now is not None and self.quiet_seconds > 0:
+            busy = self._last_poke is not None and now - self._last_poke < HOST_BUSY_GAP_SECONDS
+            self._last_poke = now
+            if busy:
+                if self._watch_asked is not None and now - self._watch_asked < self.quiet_seconds:
+                    return False
+                self._watch_asked = now
+                self._watch_due = True
         self._requested += 1
         if self._sending is None or self._sending.done():
             self._sending = asyncio.create_task(self._send(), name="tidings-wake")
@@ -82,7 +98,8 @@ class Waker:
         try:
             while self._covered < self._requested:
                 upto = self._requested  # every call so far was made before this publish
-                await wake(self.broker)
+                watch, self._watch_due = self._watch_due, False
+                await wake(self.broker, watch=watch)
                 self.sent += 1
                 self._covered = upto
                 async with self._published:

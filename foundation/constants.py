@@ -4,6 +4,8 @@ from typing import Final
 
 # Store collections (MongoDB) and tables (SQLite) share these names.
 OUTBOX: Final = "tidings_outbox"
+# The embedded store keeps dead records apart from the outbox (SQLite schema version 4).
+OUTBOX_DEAD: Final = "tidings_outbox_dead"
 NOTIFICATIONS: Final = "tidings_notifications"
 INBOX: Final = "tidings_inbox"
 COUNTERS: Final = "tidings_counters"
@@ -22,11 +24,14 @@ WRITE_PROBE: Final = "write-probe"
 # Redis.
 LIVE_CHANNEL: Final = "tidings:live"
 WAKE_CHANNEL: Final = "tidings:wake"
-# On a store with a commit watch (the embedded store), the worker asks every millisecond for
-# this long after the last commit it saw; a host leaves out the wake-up of a commit made less
-# than WAKE_QUIET_SECONDS after the last one it sent, which set that watch polling fast.
+# On a store with a commit watch (the embedded store), a wake-up carrying WAKE_AND_WATCH also
+# has the workers ask the store for commits every millisecond for COMMIT_WATCH_HOT_SECONDS. A
+# host that commits at least every HOST_BUSY_GAP_SECONDS sends one such wake-up every
+# WAKE_QUIET_SECONDS and leaves out the others (see api_hooks.wake).
+WAKE_AND_WATCH: Final = b"watch"
 COMMIT_WATCH_HOT_SECONDS: Final = 1.0
 WAKE_QUIET_SECONDS: Final = COMMIT_WATCH_HOT_SECONDS / 2
+HOST_BUSY_GAP_SECONDS: Final = 0.005
 # A user id published here closes that user's open connections on every node (4403).
 REVOKE_CHANNEL: Final = "tidings:revoke"
 TICKET_KEY_PREFIX: Final = "tidings:ticket:"

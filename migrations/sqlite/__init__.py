@@ -12,6 +12,7 @@ included: SQLite names the indexes behind ``PRIMARY KEY`` and ``UNIQUE`` constra
 ``sqlite_autoindex_<table>_<n>``, numbered in the order the constraints appear, and those
 constraints are what make repeated inbox appends no-ops (G2, G3), so the migration test checks
 them like any other index. An ``INTEGER PRIMARY KEY`` is the rowid itself and has no index.
+The outbox has no index but its ``id`` (see version 4): the claim walks it in rowid order.
 """
 
 from dataclasses import dataclass
@@ -26,9 +27,15 @@ from foundation.constants import (
     MIGRATIONS,
     NOTIFICATIONS,
     OUTBOX,
+    OUTBOX_DEAD,
     STREAM_ACKS,
 )
-from migrations.sqlite import v1_initial_schema, v2_routed_leave_the_outbox, v3_inbox_state
+from migrations.sqlite import (
+    v1_initial_schema,
+    v2_routed_leave_the_outbox,
+    v3_inbox_state,
+    v4_outbox_holds_pending_only,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +61,13 @@ SQLITE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "initial schema", v1_initial_schema.STATEMENTS),
     Migration(2, "routed records leave the outbox", v2_routed_leave_the_outbox.STATEMENTS),
     Migration(3, "inbox state on the stream", v3_inbox_state.STATEMENTS),
+    Migration(4, "the outbox holds pending records only", v4_outbox_holds_pending_only.STATEMENTS),
 )
 LATEST_SQLITE_VERSION: Final = SQLITE_MIGRATIONS[-1].version
 
 DECLARED_SQLITE_INDEXES: Final[dict[str, IndexSpec]] = {
     f"sqlite_autoindex_{OUTBOX}_1": IndexSpec(OUTBOX, ("id",), True),
-    f"{OUTBOX}_claim": IndexSpec(OUTBOX, ("status", "position", "next_attempt_at"), False),
+    f"sqlite_autoindex_{OUTBOX_DEAD}_1": IndexSpec(OUTBOX_DEAD, ("id",), True),
     f"sqlite_autoindex_{NOTIFICATIONS}_1": IndexSpec(NOTIFICATIONS, ("id",), True),
     f"{NOTIFICATIONS}_created": IndexSpec(NOTIFICATIONS, ("created_at",), False),
     f"sqlite_autoindex_{INBOX}_1": IndexSpec(INBOX, ("user_id", "seq"), True),

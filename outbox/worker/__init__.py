@@ -19,9 +19,9 @@ independent asyncio tasks around one :class:`Router`, and none of them stops the
   backoff and wakes the sweep on every (re)subscription, since wake-ups sent meanwhile are
   lost;
 - the **commit watch**, on a store that offers one (the embedded store), asks the store
-  whether anything was committed, every millisecond while commits come and every 10 ms
-  otherwise, and wakes the sweep when so: hosts on such a store send a wake-up only after a
-  quiet spell (see :mod:`.wakeups`);
+  whether anything was committed and wakes the sweep when so: every millisecond for a second
+  after a busy host's wake-up asked for it (that host then sends no wake-up for its other
+  commits for half a second), every 100 ms otherwise (see :mod:`.wakeups`);
 - the **arq supervisor** runs an arq ``Worker`` with the ``route_pending`` job
   (``ROUTE_JOB`` on ``ARQ_QUEUE``), so any process can trigger a drain through arq, and
   rebuilds it after every Redis failure;

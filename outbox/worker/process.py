@@ -22,7 +22,7 @@ from outbox.worker.arq_jobs import supervise_arq
 from outbox.worker.metrics import WorkerMetrics
 from outbox.worker.publisher import LivePublisher
 from outbox.worker.router import Router
-from outbox.worker.wakeups import listen_for_wakes, watch_commits
+from outbox.worker.wakeups import CommitWatcher, listen_for_wakes
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,14 @@ async def _run_until_stopped(
     router: Router, settings: Settings, broker: Broker, stop: asyncio.Event
 ) -> None:
     wake = asyncio.Event()
-    tasks = [
-        asyncio.create_task(sweep(router, wake, settings), name="sweep"),
-        asyncio.create_task(listen_for_wakes(broker, wake), name="wake"),
-    ]
+    tasks = [asyncio.create_task(sweep(router, wake, settings), name="sweep")]
     watch = _commit_watch(router.store)
-    if watch is not None:
-        tasks.append(asyncio.create_task(watch_commits(watch, wake), name="commits"))
+    if watch is None:
+        tasks.append(asyncio.create_task(listen_for_wakes(broker, wake), name="wake"))
+    else:
+        watcher = CommitWatcher(watch, wake)
+        tasks.append(asyncio.create_task(watcher.run(), name="commits"))
+        tasks.append(asyncio.create_task(listen_for_wakes(broker, wake, watcher.heat), name="wake"))
     if broker.spans_processes:  # arq's queue lives in Redis; within one process, wake-ups do
         tasks.append(asyncio.create_task(supervise_arq(settings, router), name="arq"))
     stopper = asyncio.create_task(stop.wait())

@@ -8,7 +8,7 @@ import pytest
 
 from api_hooks import Waker
 from broker import MemoryBroker, RedisBroker
-from foundation.constants import WAKE_CHANNEL
+from foundation.constants import WAKE_AND_WATCH, WAKE_CHANNEL, WAKE_QUIET_SECONDS
 from tests.services import free_port
 from tidings import Tidings, load_settings
 
@@ -135,45 +135,42 @@ async def test_a_failing_wake_up_never_leaves_a_caller_waiting() -> None:
         await asyncio.wait_for(call, 5)
 
 
-class CountingBroker(MemoryBroker):
-    def __init__(self) -> None:
-        super().__init__()
-        self.published = 0
-
-    async def publish(
-        self, channel: str, messages: Sequence[bytes], *, count: tuple[str, int] | None = None
-    ) -> None:
-        self.published += 1
-        await super().publish(channel, messages, count=count)
-
-
-async def test_a_quiet_waker_asks_again_only_after_a_quiet_spell() -> None:
-    broker = CountingBroker()
+async def test_a_busy_host_asks_the_workers_to_watch_then_leaves_out_its_wake_ups() -> None:
+    broker = MemoryBroker()
     waker = Waker(broker, quiet_seconds=0.5)
     asked = []
-    for now in (10.0, 10.1, 10.49, 10.5, 10.6, 11.2):
-        asked.append(waker.poke(now))
-        await waker.flush()
-    assert asked == [True, False, False, True, False, True]
-    assert broker.published == waker.sent == 3
-    loud = Waker(broker)  # no quiet spell asked for: every poke sends
-    for now in (10.0, 10.1):
-        assert loud.poke(now)
-        await loud.flush()
-    assert loud.poke()
-    await loud.flush()
-    assert loud.sent == 3
+    async with broker.subscribe([WAKE_CHANNEL]) as subscription:
+        pokes = [10.0, 10.001, 10.002, 10.3, 10.301, 10.6, 10.601, 10.602]
+        for now in pokes:
+            asked.append(waker.poke(now))
+            await waker.flush()
+        sent = [message for _, message in [await anext(aiter(subscription)) for _ in range(5)]]
+    # A commit 5 ms or more after the one before sends a plain wake-up (10.0, 10.3, 10.6).
+    # 10.001 is busy: its wake-up asks the workers to watch, and busy commits send none for
+    # half a second (10.002, 10.301); 10.601, busy and past that half second, asks again.
+    assert asked == [True, True, False, True, False, True, True, False]
+    assert sent == [b"", WAKE_AND_WATCH, b"", b"", WAKE_AND_WATCH]
+    assert waker.sent == 5
 
 
-@pytest.mark.parametrize(("kind", "wake_ups"), [("sqlite", 1), ("mongodb", 20)])
-async def test_the_host_leaves_out_wake_ups_only_where_the_worker_watches_commits(
-    kind: str, wake_ups: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_without_a_quiet_spell_every_poke_sends_and_none_asks_to_watch() -> None:
+    broker = MemoryBroker()
+    waker = Waker(broker)
+    async with broker.subscribe([WAKE_CHANNEL]) as subscription:
+        for now in (10.0, 10.001, 10.002):
+            assert waker.poke(now)
+            await waker.flush()
+        sent = [message for _, message in [await anext(aiter(subscription)) for _ in range(3)]]
+    assert sent == [b"", b"", b""]
+
+
+@pytest.mark.parametrize(("kind", "quiet"), [("sqlite", WAKE_QUIET_SECONDS), ("mongodb", 0.0)])
+async def test_the_host_leaves_out_wake_ups_only_where_the_worker_can_watch_commits(
+    kind: str, quiet: float, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}" if kind == "sqlite" else "mongodb://db.test/"
     host = Tidings(load_settings(store_url=url, redis_url="memory://"))
-    broker = CountingBroker()
-    monkeypatch.setattr(host, "_signals", lambda: broker)
-    for _ in range(20):  # twenty commits in a burst, well within half a second
-        await host.wake()
-        await host.aclose()  # sends what is due: each call's wake-up has gone out, or none
-    assert broker.published == wake_ups
+    await host.wake()
+    assert host._waker is not None
+    assert host._waker.quiet_seconds == quiet
+    await host.aclose()

@@ -10,8 +10,11 @@ busy timeout for the lock, then gets ``StoreUnavailable``. The store waits itsel
 of a tenth of a millisecond at first (``connection.retry_while_locked``), not with SQLite's
 busy handler, whose sleeps grow to 100 ms.
 
-Claim order is the outbox's ``position`` (see ``migrations/sqlite/v1_initial_schema.py``):
-SQLite hands out positions in commit order, which is what G4 needs. Times are stored as
+Claim order is the outbox's ``position`` (see
+``migrations/sqlite/v4_outbox_holds_pending_only.py``): each insert takes one more than the
+highest position present, under the write lock, so positions follow commit order, which is
+what G4 needs. The outbox holds pending records only; dead ones are in a table of their own
+and keep their positions. Times are stored as
 integer microseconds since the epoch, UTC, and come back as timezone-aware UTC datetimes;
 naive datetimes are refused with ``ValueError``. ``sqlite3`` errors become ``StoreError`` or
 ``StoreUnavailable`` here.
@@ -28,7 +31,7 @@ from typing import Self
 from foundation.errors import ConfigurationError, StoreError, StoreUnavailable
 from migrations.sqlite import LATEST_SQLITE_VERSION
 from outbox.records import AckOutcome, InboxEntry, LagFigures, OutboxRecord, Route
-from outbox.stores.sqlite import stream, stream_reads
+from outbox.stores.sqlite import dead_records, stream, stream_reads
 from outbox.stores.sqlite import transactions as tx
 from outbox.stores.sqlite.checkpointer import SAFETY_NET_PAGES, WalCheckpointer
 from outbox.stores.sqlite.commits import DataVersionWatch
@@ -236,7 +239,7 @@ class SqliteStore:
     ) -> None:
         """See the port."""
         await self._write(
-            lambda conn: tx.record_failure(conn, owner, now, record_id, error, retry_at)
+            lambda conn: dead_records.record_failure(conn, owner, now, record_id, error, retry_at)
         )
 
     async def release_lease(self, owner: str) -> None:
@@ -244,17 +247,18 @@ class SqliteStore:
         await self._write(lambda conn: tx.release(conn, owner))
 
     async def list_dead(self, limit: int) -> list[OutboxRecord]:
-        """Dead records in position (commit) order."""
-        return await self._run(lambda conn: tx.list_dead(conn, limit))
+        """Dead records in position (commit) order, oldest first."""
+        return await self._run(lambda conn: dead_records.list_dead(conn, limit))
 
     async def requeue_dead(self, record_ids: Sequence[str] | None, now: datetime) -> int:
-        """See the port. Re-queued records are due at once (``next_attempt_at`` cleared), so
-        ``now`` is not needed here; ``last_error`` is kept for the record's history."""
-        return await self._write(lambda conn: tx.requeue(conn, record_ids))
+        """See the port. Re-queued records go back to the outbox with their positions (their
+        place in claim order) and are due at once (``next_attempt_at`` cleared), so ``now`` is
+        not needed here; ``last_error`` is kept for the record's history."""
+        return await self._write(lambda conn: dead_records.requeue(conn, record_ids))
 
     async def lag(self) -> LagFigures:
         """See the port; read in one statement, so the figures are consistent."""
-        return await self._run(tx.lag)
+        return await self._run(dead_records.lag)
 
     async def head(self, user_id: str) -> int:
         """See the port."""

@@ -4,7 +4,8 @@ Writes run in an explicit ``BEGIN IMMEDIATE`` transaction, so a writer holds the
 single write lock before it reads anything it decides on. Each raises ``sqlite3.Error`` as
 the driver does (``SqliteStore`` translates it), ``LeaseLost`` when routing without the lease,
 and ``ValueError`` for naive datetimes. The write that joins the host application's own
-transaction is in :mod:`outbox.stores.sqlite.host`.
+transaction is in :mod:`outbox.stores.sqlite.host`; failures, dead records and the lag are in
+:mod:`outbox.stores.sqlite.dead_records`.
 """
 
 import sqlite3
@@ -16,12 +17,12 @@ from typing import Final
 from foundation.constants import (
     ACKS,
     COUNTERS,
-    DEAD,
     INBOX,
     LEASES,
     NOTIFICATIONS,
     NOTIFY,
     OUTBOX,
+    OUTBOX_DEAD,
     PENDING,
     ROUTER_LEASE,
 )
@@ -29,7 +30,6 @@ from foundation.errors import LeaseLost
 from outbox.records import (
     AckOutcome,
     InboxEntry,
-    LagFigures,
     Notification,
     OutboxRecord,
     Route,
@@ -43,16 +43,24 @@ from outbox.stores.sqlite.rows import (
     dumps,
     json_list,
     notification_from_row,
-    optional_micros,
     record_from_row,
     record_row,
 )
 from outbox.stream import Appended
 from outbox.timestamps import from_micros, to_micros, to_micros_memo
 
+# One more than the highest position in the outbox and among the dead, read under the write
+# lock the insert holds: commit order, and a dead record's position stays free for its
+# re-queue (see ``migrations/sqlite/v4_outbox_holds_pending_only.py``). Reads, writes nothing.
+NEXT_POSITION: Final = (
+    f"max(coalesce((SELECT max(position) FROM {OUTBOX}), 0), "
+    f"coalesce((SELECT max(position) FROM {OUTBOX_DEAD}), 0)) + 1"
+)
+_PARAMETERS: Final = ", ".join("?" * (RECORD_COLUMNS.count(",") + 1))
+# A record whose id is pending is skipped here, one whose id is dead by the schema's trigger.
 INSERT_RECORD: Final = (
-    f"INSERT INTO {OUTBOX} ({RECORD_COLUMNS}) "
-    f"VALUES ({', '.join('?' * (RECORD_COLUMNS.count(',') + 1))}) ON CONFLICT (id) DO NOTHING"
+    f"INSERT INTO {OUTBOX} (position, {RECORD_COLUMNS}) "
+    f"VALUES (({NEXT_POSITION}), {_PARAMETERS}) ON CONFLICT (id) DO NOTHING"
 )
 _SELECT_DUE: Final = (
     f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? "
@@ -141,6 +149,9 @@ def _check_lease(conn: sqlite3.Connection, owner: str, now_us: int) -> None:
     ).fetchone()
     if row is None or row[0] != owner or row[1] <= now_us:
         raise LeaseLost(f"the routing lease is not held by {owner!r}")
+
+
+check_lease: Final = _check_lease  # for ``dead_records``
 
 
 def _stored_bodies(conn: sqlite3.Connection, ids: Collection[str]) -> dict[str, Notification]:
@@ -241,64 +252,10 @@ def claim_and_append(
     return records, routes, appended
 
 
-def record_failure(
-    conn: sqlite3.Connection,
-    owner: str,
-    now: datetime,
-    record_id: str,
-    error: str,
-    retry_at: datetime | None,
-) -> None:
-    """``OutboxStore.record_failure`` (see ``outbox/port.py``) as one transaction on ``conn``."""
-    status = DEAD if retry_at is None else PENDING
-    with _write_transaction(conn):
-        _check_lease(conn, owner, to_micros(now))
-        conn.execute(
-            f"UPDATE {OUTBOX} SET attempts = attempts + 1, last_error = ?, status = ?, "
-            "next_attempt_at = ? WHERE id = ?",
-            (error, status, optional_micros(retry_at), record_id),
-        )
-
-
 def release(conn: sqlite3.Connection, owner: str) -> None:
     """``OutboxStore.release_lease`` (see ``outbox/port.py``) as one transaction on ``conn``."""
     with _write_transaction(conn):
         conn.execute(f"DELETE FROM {LEASES} WHERE name = ? AND owner = ?", (ROUTER_LEASE, owner))
-
-
-def list_dead(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
-    """``OutboxStore.list_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
-    rows = conn.execute(
-        f"SELECT {RECORD_COLUMNS} FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT ?",
-        (DEAD, max(limit, 0)),
-    ).fetchall()
-    return [record_from_row(row) for row in rows]
-
-
-def requeue(conn: sqlite3.Connection, record_ids: Sequence[str] | None) -> int:
-    """``OutboxStore.requeue_dead`` (see ``outbox/port.py``) as one transaction on ``conn``."""
-    update = (
-        f"UPDATE {OUTBOX} SET status = ?, attempts = 0, next_attempt_at = NULL WHERE status = ?"
-    )
-    with _write_transaction(conn):
-        if record_ids is None:
-            cursor = conn.execute(update, (PENDING, DEAD))
-        else:
-            cursor = conn.execute(
-                f"{update} AND id {_IN_JSON}", (PENDING, DEAD, json_list(record_ids))
-            )
-    return cursor.rowcount
-
-
-def lag(conn: sqlite3.Connection) -> LagFigures:
-    """``OutboxStore.lag`` (see ``outbox/port.py``) as one transaction on ``conn``."""
-    pending, dead, oldest = conn.execute(
-        f"SELECT (SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
-        f"(SELECT COUNT(*) FROM {OUTBOX} WHERE status = ?), "
-        f"(SELECT created_at FROM {OUTBOX} WHERE status = ? ORDER BY position LIMIT 1)",
-        (PENDING, DEAD, PENDING),
-    ).fetchone()
-    return LagFigures(pending, dead, None if oldest is None else from_micros(oldest))
 
 
 def _scalar(conn: sqlite3.Connection, query: str, params: tuple[object, ...]) -> int:
