@@ -37,7 +37,7 @@ import orjson
 from outbox.live_stream import change_row, decode_change, decode_mark, mark_row
 from outbox.records import InboxEntry, Notification
 from outbox.stream import StreamChange, StreamItem, StreamNotification
-from outbox.timestamps import from_micros, to_micros
+from outbox.timestamps import from_micros, to_micros, to_micros_memo
 
 FORMAT_VERSION = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -137,7 +137,7 @@ class _Message:
 
 
 def _body_row(note: Notification) -> tuple[object, ...]:
-    return (note.id, note.event, note.data, to_micros(note.created_at), note.origin_session)
+    return (note.id, note.event, note.data, to_micros_memo(note.created_at), note.origin_session)
 
 
 def _split_stream(
@@ -162,12 +162,19 @@ def _encode_whole(
     """The batch as one message, whatever its size, in one ``orjson.dumps`` call."""
     times = _Times()
     bodies: dict[str, tuple[object, ...]] = {}
-    rows = []
+    rows: list[tuple[str, int, str, int]] = []
+    append = rows.append
+    routed_at: datetime | None = None
+    routed_us = 0
     for entry in entries:
         note = entry.notification
-        if note.id not in bodies:
-            bodies[note.id] = _body_row(note)
-        rows.append((entry.user_id, entry.seq, note.id, times.micros(entry.routed_at)))
+        note_id = note.id
+        if note_id not in bodies:
+            bodies[note_id] = _body_row(note)
+        if entry.routed_at is not routed_at:  # a routed batch shares one
+            routed_at = entry.routed_at
+            routed_us = times.micros(routed_at)
+        append((entry.user_id, entry.seq, note_id, routed_us))
     for note in broadcasts:
         if note.id not in bodies:
             bodies[note.id] = _body_row(note)

@@ -120,17 +120,20 @@ class OutboxRecord:
     collapse_key: str | None = None
 
     def notification(self) -> "Notification":
-        """The notification this record delivers."""
-        return Notification(
-            id=self.notification_id,
-            event=self.event,
-            data=self.data,
-            created_at=self.created_at,
-            origin_session=self.origin_session,
-        )
+        """The notification this record delivers (built as a draft: this runs once per
+        routed record)."""
+        draft = _NotificationDraft()
+        draft.id = self.notification_id
+        draft.event = self.event
+        draft.data = self.data
+        draft.created_at = self.created_at
+        draft.origin_session = self.origin_session
+        draft.__class__ = Notification
+        note: Notification = draft
+        return note
 
 
-def _slot_setters(cls: type) -> tuple[Callable[[object, object], None], ...]:
+def slot_setters(cls: type) -> tuple[Callable[[object, object], None], ...]:
     """The setters of a frozen slots dataclass's fields, in field order.
 
     They write a slot directly, as ``object.__setattr__`` does in the generated ``__init__``,
@@ -158,7 +161,7 @@ def _slot_setters(cls: type) -> tuple[Callable[[object, object], None], ...]:
     _set_next_attempt_at,
     _set_kind,
     _set_collapse_key,
-) = _slot_setters(OutboxRecord)
+) = slot_setters(OutboxRecord)
 
 
 def outbox_record(
@@ -227,6 +230,63 @@ class Route:
 
     record: OutboxRecord
     recipients: tuple[str, ...] = field(default=())
+
+
+def draft_class(cls: type) -> Callable[[], Any]:
+    """A plain class with exactly the slots of the frozen slots dataclass ``cls``.
+
+    Routing builds several frozen records per routed record. A draft is filled with plain
+    attribute stores, then made a ``cls`` by assigning its ``__class__`` (CPython allows it
+    between classes of the same slots): the same record ``cls(...)`` makes, equal, hashed and
+    frozen alike, in a third of the time of the generated ``__init__`` (which sets each field
+    through ``object.__setattr__``) and about half that of :func:`slot_setters`. Raises
+    ``TypeError`` here, not at the first record, when the layouts do not match.
+    """
+    names = tuple(item.name for item in dataclasses.fields(cls))
+    if getattr(cls, "__slots__", None) != names:
+        raise TypeError(f"{cls.__name__} must be a slots dataclass")
+    draft: Callable[[], Any] = type(f"{cls.__name__}Draft", (), {"__slots__": names})
+    draft().__class__ = cls
+    return draft
+
+
+_NotificationDraft = draft_class(Notification)
+_EntryDraft = draft_class(InboxEntry)
+_RouteDraft = draft_class(Route)
+_UsersDraft = draft_class(Users)
+
+
+def inbox_entry(
+    user_id: str, seq: int, notification: Notification, routed_at: datetime
+) -> InboxEntry:
+    """``InboxEntry(user_id, seq, notification, routed_at)``, built as a draft."""
+    draft = _EntryDraft()
+    draft.user_id = user_id
+    draft.seq = seq
+    draft.notification = notification
+    draft.routed_at = routed_at
+    draft.__class__ = InboxEntry
+    entry: InboxEntry = draft
+    return entry
+
+
+def route_of(record: OutboxRecord, recipients: tuple[str, ...]) -> Route:
+    """``Route(record, recipients)``, built as a draft."""
+    draft = _RouteDraft()
+    draft.record = record
+    draft.recipients = recipients
+    draft.__class__ = Route
+    route: Route = draft
+    return route
+
+
+def users_of(ids: tuple[str, ...]) -> Users:
+    """``Users(ids)``, built as a draft."""
+    draft = _UsersDraft()
+    draft.ids = ids
+    draft.__class__ = Users
+    users: Users = draft
+    return users
 
 
 class AckOutcome(enum.Enum):

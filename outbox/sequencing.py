@@ -8,7 +8,7 @@ here once.
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from outbox.records import AckOutcome, InboxEntry, Notification, Route
+from outbox.records import AckOutcome, InboxEntry, Notification, Route, inbox_entry
 
 
 def batch_bodies(
@@ -45,15 +45,17 @@ def plan_entries(
     held = set(held)
     next_heads = dict(heads)
     entries: list[InboxEntry] = []
+    append, head = entries.append, next_heads.get
     for route in routes:
         notification = bodies[route.record.notification_id]
+        note_id = notification.id
         for user in route.recipients:
-            pair = (user, notification.id)
+            pair = (user, note_id)
             if pair in held:
                 continue
             held.add(pair)
-            next_heads[user] = seq = next_heads.get(user, 0) + 1
-            entries.append(InboxEntry(user, seq, notification, now))
+            next_heads[user] = seq = head(user, 0) + 1
+            append(inbox_entry(user, seq, notification, now))
     return entries
 
 

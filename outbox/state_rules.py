@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Final
 
 from foundation.constants import RETRACT
-from outbox.records import Everyone, InboxEntry, Route
+from outbox.records import (
+    Everyone,
+    InboxEntry,
+    Notification,
+    Route,
+    draft_class,
+    inbox_entry,
+)
 from outbox.stream import (
     ChangeOp,
     Counts,
@@ -50,6 +57,45 @@ class UserStream:
     def next(self, unread: int = 0, unarchived: int = 0) -> "UserStream":
         """The counters after one more entry that moves the counts by the given amounts."""
         return UserStream(self.pos + 1, self.unread + unread, self.unarchived + unarchived)
+
+
+_StreamDraft = draft_class(UserStream)
+_PlacedDraft = draft_class(StreamNotification)
+_CountsDraft = draft_class(Counts)
+
+
+def user_stream(pos: int, unread: int, unarchived: int) -> UserStream:
+    """``UserStream(pos, unread, unarchived)``, built as a draft (see
+    :func:`outbox.records.draft_class`)."""
+    draft = _StreamDraft()
+    draft.pos = pos
+    draft.unread = unread
+    draft.unarchived = unarchived
+    draft.__class__ = UserStream
+    stream: UserStream = draft
+    return stream
+
+
+NO_STREAM: Final = UserStream()
+
+
+def placed_notification(
+    entry: InboxEntry, pos: int, unread: int, unarchived: int, replaces: int | None
+) -> StreamNotification:
+    """``StreamNotification(entry, pos, Counts(unread, unarchived), replaces)``, both built as
+    drafts (see :func:`outbox.records.draft_class`: this runs once per routed entry)."""
+    counts = _CountsDraft()
+    counts.unread = unread
+    counts.unarchived = unarchived
+    counts.__class__ = Counts
+    draft = _PlacedDraft()
+    draft.entry = entry
+    draft.pos = pos
+    draft.counts = counts
+    draft.replaces = replaces
+    draft.__class__ = StreamNotification
+    placed: StreamNotification = draft
+    return placed
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +179,7 @@ class _Planner:
                 self.plan.retracted.append(old)
                 replaces = old.seq
             self.holdings[(user, key)] = Holding(user, entry.seq)
-        placed = StreamNotification(entry, counter[0], Counts(counter[1], counter[2]), replaces)
+        placed = placed_notification(entry, counter[0], counter[1], counter[2], replaces)
         self.plan.notifications.append(placed)
         self.plan.collapse_keys.append(key)
 
@@ -158,7 +204,7 @@ class _Planner:
         return sorted(user for (user, held_key) in self.holdings if held_key == key)
 
     def finish(self) -> StreamPlan:
-        self.plan.users = {user: UserStream(*counter) for user, counter in self.counters.items()}
+        self.plan.users = {user: user_stream(*counter) for user, counter in self.counters.items()}
         return self.plan
 
 
@@ -195,6 +241,55 @@ def plan_stream(
     return planner.finish()
 
 
+def plan_plain(
+    routes: Sequence[Route],
+    bodies: Mapping[str, Notification],
+    held: set[tuple[str, str]],
+    counters: Mapping[str, Sequence[int]],
+    now: datetime,
+) -> tuple[list[InboxEntry], StreamPlan, dict[str, int]]:
+    """:func:`outbox.sequencing.plan_entries`, then :func:`plan_stream`, then the new heads
+    (:func:`outbox.sequencing.heads_after`), in one pass, for the usual batch: notifications
+    (``NOTIFY`` routes) without a collapse key, which retract nothing.
+
+    ``counters`` holds each user's stored ``(head, pos, unread, unarchived)`` (absent: none
+    yet); the other arguments are :func:`outbox.sequencing.plan_entries`'. Returns what the
+    three return, the same in every respect (``tests/test_state_rules.py`` compares them).
+    """
+    held = set(held)
+    entries: list[InboxEntry] = []
+    placed: list[StreamNotification] = []
+    state: dict[str, list[int]] = {}
+    add_entry, add_placed, get_state = entries.append, placed.append, state.get
+    for route in routes:
+        notification = bodies[route.record.notification_id]
+        note_id = notification.id
+        for user in route.recipients:
+            pair = (user, note_id)
+            if pair in held:
+                continue
+            held.add(pair)
+            counter = get_state(user)
+            if counter is None:
+                counter = state[user] = list(counters.get(user, _NO_COUNTERS))
+            counter[0] += 1
+            counter[1] += 1
+            counter[2] += 1
+            counter[3] += 1
+            entry = inbox_entry(user, counter[0], notification, now)
+            add_entry(entry)
+            add_placed(placed_notification(entry, counter[1], counter[2], counter[3], None))
+    plan = StreamPlan(
+        notifications=placed,
+        collapse_keys=[None] * len(placed),
+        users={user: user_stream(c[1], c[2], c[3]) for user, c in state.items()},
+    )
+    return entries, plan, {user: counter[0] for user, counter in state.items()}
+
+
+_NO_COUNTERS: Final = (0, 0, 0, 0)
+
+
 def _place(planner: _Planner, route: Route, entries: Sequence[InboxEntry], index: int) -> int:
     """Place the entries of one notification route, from ``entries[index]``; return the index
     of the first entry of the next route. Routes without a collapse key take a fast path
@@ -216,7 +311,7 @@ def _place(planner: _Planner, route: Route, entries: Sequence[InboxEntry], index
         counter[0] += 1
         counter[1] += 1
         counter[2] += 1
-        placed(StreamNotification(entry, counter[0], Counts(counter[1], counter[2])))
+        placed(placed_notification(entry, counter[0], counter[1], counter[2], None))
         keys(None)
     return index
 

@@ -1,10 +1,19 @@
 """The pure rules of inbox state: placing a routing batch on the streams, marks, trims."""
 
+import random
 from datetime import UTC, datetime
 
 from foundation.constants import RETRACT
 from outbox.records import Everyone, InboxEntry, Notification, OutboxRecord, Route, Users
-from outbox.state_rules import Holding, UserStream, mark_change, plan_stream, plan_trim
+from outbox.sequencing import batch_bodies, heads_after, plan_entries
+from outbox.state_rules import (
+    Holding,
+    UserStream,
+    mark_change,
+    plan_plain,
+    plan_stream,
+    plan_trim,
+)
 from outbox.stream import ChangeOp, Counts, ItemState, Mark
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
@@ -77,3 +86,35 @@ def test_trims_name_at_most_a_thousand_seqs_each_and_drop_what_counted() -> None
     assert [(c.pos, len(c.seqs)) for c in changes] == [(3001, 1000), (3002, 502)]
     assert changes[-1].seqs[-1] == 2000
     assert after["ann"] == UserStream(3002, 900 - 751, 1600 - 1501)
+
+
+def test_the_one_pass_plan_is_the_general_plan_for_batches_without_keys() -> None:
+    rng = random.Random(15)
+    users = [f"u{index}" for index in range(6)]
+    for _ in range(300):
+        routes = []
+        for _ in range(rng.randint(1, 8)):
+            # Repeated notification ids (a dedup key emitted twice) and repeated recipients.
+            note = rng.choice(["n1", "n2", "n3", f"n{rng.randint(4, 99)}"])
+            recipients = tuple(dict.fromkeys(rng.choices(users, k=rng.randint(0, 4))))
+            routes.append(Route(record(note), recipients))
+        bodies, _ = batch_bodies(routes, {})
+        held = {(user, "n1") for user in users if rng.random() < 0.3}
+        counters = {
+            user: (rng.randint(0, 9), rng.randint(0, 20), rng.randint(0, 5), rng.randint(0, 5))
+            for user in users
+            if rng.random() < 0.7
+        }
+        heads = {user: row[0] for user, row in counters.items()}
+        streams = {user: UserStream(*row[1:]) for user, row in counters.items()}
+
+        entries = plan_entries(routes, bodies, held, heads, NOW)
+        plan = plan_stream(routes, entries, streams, {}, NOW)
+        fused = plan_plain(routes, bodies, held, counters, NOW)
+
+        assert fused[0] == entries
+        assert fused[1].notifications == plan.notifications
+        assert fused[1].collapse_keys == plan.collapse_keys
+        assert fused[1].users == plan.users
+        assert (fused[1].changes, fused[1].retracted) == ([], [])
+        assert fused[2] == heads_after(entries)

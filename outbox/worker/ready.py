@@ -42,6 +42,9 @@ def known_recipients(record: OutboxRecord) -> tuple[str, ...] | None:
     """The recipients of ``record`` when no resolver is needed, as
     :meth:`outbox.resolvers.Resolvers.resolve` gives them; ``None`` for a ``Group``."""
     audience = record.audience
+    if type(audience) is Users:
+        ids = audience.ids
+        return ids if len(ids) == 1 else tuple(dict.fromkeys(ids))
     if isinstance(audience, Users):
         return tuple(dict.fromkeys(audience.ids))
     if isinstance(audience, Everyone):

@@ -14,14 +14,16 @@ import orjson
 from foundation.constants import PENDING
 from foundation.errors import StoreError
 from outbox.records import (
+    Audience,
     JsonObject,
     Notification,
     OutboxRecord,
     audience_from_dict,
     audience_to_dict,
     outbox_record,
+    users_of,
 )
-from outbox.timestamps import from_micros, to_micros
+from outbox.timestamps import from_micros, from_micros_memo, to_micros
 
 # The order ``record_row`` writes and ``record_from_row`` reads.
 RECORD_COLUMNS: Final = (
@@ -69,18 +71,49 @@ def record_row(record: OutboxRecord) -> tuple[object, ...]:
     )
 
 
+def load_audience(text: str) -> Audience:
+    """The audience stored as ``text`` (see :func:`outbox.records.audience_from_dict`).
+
+    The usual one, users named by string ids and nothing else, is decoded without the
+    general pattern match (this runs once per claimed record).
+    """
+    value = orjson.loads(text)
+    if type(value) is dict and len(value) == 2 and value.get("kind") == "users":
+        ids = value.get("ids")
+        if type(ids) is list and (
+            type(ids[0]) is str if len(ids) == 1 else all(type(user) is str for user in ids)
+        ):
+            return users_of(tuple(ids))
+    if not isinstance(value, dict):
+        raise StoreError(f"stored JSON is not an object: {text[:80]!r}")
+    return audience_from_dict(value)
+
+
 def record_from_row(row: Sequence[Any]) -> OutboxRecord:
     """A record from the columns of ``RECORD_COLUMNS``, in that order."""
-    record_id, notification_id, event, data, audience = row[:5]
-    dedup_key, origin_session, created_at, status = row[5:9]
-    attempts, last_error, next_attempt_at, kind, collapse_key = row[9:]
+    (
+        record_id,
+        notification_id,
+        event,
+        data,
+        audience,
+        dedup_key,
+        origin_session,
+        created_at,
+        status,
+        attempts,
+        last_error,
+        next_attempt_at,
+        kind,
+        collapse_key,
+    ) = row
     return outbox_record(
         record_id,
         notification_id,
         event,
         load_object(data),
-        audience_from_dict(load_object(audience)),
-        from_micros(created_at),
+        load_audience(audience),
+        from_micros_memo(created_at),
         dedup_key,
         origin_session,
         status,

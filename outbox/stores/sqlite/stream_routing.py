@@ -13,7 +13,14 @@ from typing import Final
 
 from foundation.constants import CHANGES, COUNTERS, INBOX, NOTIFY
 from outbox.records import Everyone, InboxEntry, Route
-from outbox.state_rules import Holding, StreamPlan, UserStream, plan_stream
+from outbox.state_rules import (
+    NO_STREAM,
+    Holding,
+    StreamPlan,
+    UserStream,
+    plan_stream,
+    user_stream,
+)
 from outbox.stores.sqlite.rows import dumps, json_list
 from outbox.stream import StreamChange
 from outbox.timestamps import to_micros
@@ -62,7 +69,32 @@ def read_users(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, Us
         f"SELECT user_id, pos, unread, unarchived FROM {COUNTERS} WHERE user_id {IN_JSON}",
         (json_list(users),),
     ).fetchall()
-    return {row[0]: UserStream(row[1], row[2], row[3]) for row in rows}
+    return {row[0]: user_stream(row[1], row[2], row[3]) for row in rows}
+
+
+def read_counter_rows(
+    conn: sqlite3.Connection, users: Collection[str]
+) -> dict[str, tuple[int, int, int, int]]:
+    """The stored ``(head, pos, unread, unarchived)`` of those of ``users`` that have them."""
+    if not users:
+        return {}
+    rows = conn.execute(
+        f"SELECT user_id, head, pos, unread, unarchived FROM {COUNTERS} WHERE user_id {IN_JSON}",
+        (json_list(users),),
+    ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def read_counters(
+    conn: sqlite3.Connection, users: Collection[str]
+) -> tuple[dict[str, int], dict[str, UserStream]]:
+    """The v1 heads (of the users that have one) and the stream counters (of every user in
+    ``users``, new ones at zero) of ``users``, in one query."""
+    rows = read_counter_rows(conn, users)
+    streams = dict.fromkeys(users, NO_STREAM)
+    for user, (_, pos, unread, unarchived) in rows.items():
+        streams[user] = user_stream(pos, unread, unarchived)
+    return {user: row[0] for user, row in rows.items()}, streams
 
 
 def _holdings(
@@ -96,12 +128,55 @@ def _keys_wanted(routes: Sequence[Route]) -> dict[str, set[str] | None]:
 
 
 def plan_batch(
-    conn: sqlite3.Connection, routes: Sequence[Route], entries: Sequence[InboxEntry], now: datetime
+    conn: sqlite3.Connection,
+    routes: Sequence[Route],
+    entries: Sequence[InboxEntry],
+    now: datetime,
+    known: Mapping[str, UserStream] | None = None,
 ) -> StreamPlan:
-    """Read what :func:`outbox.state_rules.plan_stream` needs for the batch, and plan it."""
+    """Read what :func:`outbox.state_rules.plan_stream` needs for the batch, and plan it.
+
+    ``known`` holds counters already read in this transaction (see :func:`read_counters`):
+    only the users not in it are read.
+    """
     holdings = _holdings(conn, _keys_wanted(routes))
+    counters = dict(known or {})
     users = {entry.user_id for entry in entries} | {user for user, _ in holdings}
-    return plan_stream(routes, entries, read_users(conn, users), holdings, now)
+    counters.update(read_users(conn, users.difference(counters)))
+    return plan_stream(routes, entries, counters, holdings, now)
+
+
+# The entries of a batch in which no notification holds a collapse key (nor, then, replaces
+# one): two bound values fewer per entry, the same rows.
+_INSERT_PLAIN_ENTRY: Final = (
+    f"INSERT INTO {INBOX} (user_id, seq, notification_id, routed_at, pos, unread_after, "
+    "unarchived_after) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_entries(
+    conn: sqlite3.Connection, entries: Sequence[InboxEntry], plan: StreamPlan, routed_at_us: int
+) -> None:
+    """Insert the batch's entries with their stream fields (a plain ``INSERT``: a duplicate
+    (user, seq) or (notification, user) is a bug, and rolls the whole batch back)."""
+    if plan.collapse_keys.count(None) != len(plan.collapse_keys):
+        conn.executemany(INSERT_ENTRY, inbox_rows(entries, plan, routed_at_us))
+        return
+    rows = []
+    for entry, placed in zip(entries, plan.notifications, strict=True):
+        counts = placed.counts
+        rows.append(
+            (
+                entry.user_id,
+                entry.seq,
+                entry.notification.id,
+                routed_at_us,
+                placed.pos,
+                counts.unread,
+                counts.unarchived,
+            )
+        )
+    conn.executemany(_INSERT_PLAIN_ENTRY, rows)
 
 
 def inbox_rows(

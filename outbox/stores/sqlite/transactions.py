@@ -27,9 +27,16 @@ from foundation.constants import (
     ROUTER_LEASE,
 )
 from foundation.errors import LeaseLost
-from outbox.records import AckOutcome, InboxEntry, Notification, OutboxRecord, Route
+from outbox.records import (
+    AckOutcome,
+    InboxEntry,
+    Notification,
+    OutboxRecord,
+    Route,
+    route_of,
+)
 from outbox.sequencing import ack_outcome, batch_bodies, heads_after, plan_entries
-from outbox.state_rules import StreamPlan
+from outbox.state_rules import StreamPlan, plan_plain
 from outbox.stores.sqlite import stream_routing as stream
 from outbox.stores.sqlite.rows import (
     RECORD_COLUMNS,
@@ -40,7 +47,7 @@ from outbox.stores.sqlite.rows import (
     record_row,
 )
 from outbox.stream import Appended
-from outbox.timestamps import from_micros, to_micros
+from outbox.timestamps import from_micros, to_micros, to_micros_memo
 
 # One more than the highest position in the outbox and among the dead, read under the write
 # lock the insert holds: commit order, and a dead record's position stays free for its
@@ -66,6 +73,7 @@ _TAKE_LEASE: Final = (
     f"WHERE {LEASES}.owner = excluded.owner OR {LEASES}.until <= ?"
 )
 _IN_JSON: Final = "IN (SELECT value FROM json_each(?))"
+_DELETE_ROUTED: Final = f"DELETE FROM {OUTBOX} WHERE id {_IN_JSON}"
 _READ_INBOX: Final = (
     "SELECT i.seq, i.routed_at, n.id, n.event, n.data, n.created_at, n.origin_session "
     f"FROM {INBOX} AS i JOIN {NOTIFICATIONS} AS n ON n.id = i.notification_id "
@@ -172,15 +180,6 @@ def _holders(conn: sqlite3.Connection, ids: Collection[str]) -> set[tuple[str, s
     return {(row[1], row[0]) for row in rows}
 
 
-def _heads(conn: sqlite3.Connection, users: Collection[str]) -> dict[str, int]:
-    if not users:
-        return {}
-    rows = conn.execute(
-        f"SELECT user_id, head FROM {COUNTERS} WHERE user_id {_IN_JSON}", (json_list(users),)
-    ).fetchall()
-    return {row[0]: row[1] for row in rows}
-
-
 def _write_routing(
     conn: sqlite3.Connection,
     new_bodies: Sequence[Notification],
@@ -194,15 +193,13 @@ def _write_routing(
         f"INSERT OR IGNORE INTO {NOTIFICATIONS} (id, event, data, created_at, origin_session) "
         "VALUES (?, ?, ?, ?, ?)",
         [
-            (n.id, n.event, dumps(n.data), to_micros(n.created_at), n.origin_session)
+            (n.id, n.event, dumps(n.data), to_micros_memo(n.created_at), n.origin_session)
             for n in new_bodies
         ],
     )
-    # A plain INSERT: a duplicate (user, seq) or (notification, user) here is a bug, and the
-    # failure rolls the whole batch back rather than leaving a gap.
-    conn.executemany(stream.INSERT_ENTRY, stream.inbox_rows(entries, plan, routed_at_us))
+    stream.insert_entries(conn, entries, plan, routed_at_us)
     stream.write_plan(conn, plan, heads)  # the heads with the stream counters
-    conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", [(r.record.id,) for r in routes])
+    conn.execute(_DELETE_ROUTED, (json_list([route.record.id for route in routes]),))
 
 
 def append(
@@ -216,10 +213,17 @@ def append(
         stored = _stored_bodies(conn, {route.record.notification_id for route in notifying})
         bodies, new_bodies = batch_bodies(notifying, stored)
         held = _holders(conn, stored.keys())
-        heads = _heads(conn, {user for route in notifying for user in route.recipients})
-        entries = plan_entries(notifying, bodies, held, heads, now)
-        plan = stream.plan_batch(conn, routes, entries, now)
-        _write_routing(conn, new_bodies, entries, heads_after(entries), routes, now_us, plan)
+        recipients = {user for route in notifying for user in route.recipients}
+        if len(notifying) == len(routes) and all(r.record.collapse_key is None for r in routes):
+            # Notifications that retract nothing, the usual batch: planned in one pass.
+            counters = stream.read_counter_rows(conn, recipients)
+            entries, plan, new_heads = plan_plain(routes, bodies, held, counters, now)
+        else:
+            heads, users = stream.read_counters(conn, recipients)
+            entries = plan_entries(notifying, bodies, held, heads, now)
+            plan = stream.plan_batch(conn, routes, entries, now, users)
+            new_heads = heads_after(entries)
+        _write_routing(conn, new_bodies, entries, new_heads, routes, now_us, plan)
     return Appended(entries, plan.stream())
 
 
@@ -243,7 +247,7 @@ def claim_and_append(
         recipients = resolve(record)
         if recipients is None:
             break
-        routes.append(Route(record, recipients))
+        routes.append(route_of(record, recipients))
     appended = append(conn, owner, now, routes) if routes else Appended([], [])
     return records, routes, appended
 
