@@ -10,7 +10,28 @@ import re
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+STARTUP_SECONDS = 10.0
+
+
+@contextlib.asynccontextmanager
+async def serving(server: Any, name: str) -> AsyncIterator[int]:
+    """Run a ``uvicorn.Server`` in this loop until the block ends (then shut it down as on
+    SIGTERM); yields its port. ``RuntimeError`` naming ``name`` if it does not start."""
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            await task
+            raise RuntimeError(f"{name} did not start")
+        await asyncio.sleep(0.01)  # uvicorn offers no startup event to wait on
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
 
 
 def free_port() -> int:

@@ -26,9 +26,9 @@ from outbox.records import Audience, OutboxRecord
 from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.stores.sqlite.store import SqliteStore
 from outbox.worker import serve as serve_worker
+from tests.services import serving
 
 SECRET = "test-secret-" + "x" * 32
-STARTUP_SECONDS = 10.0
 
 
 def make_settings(data_dir: Path, redis_url: str, **overrides: Any) -> Settings:
@@ -87,19 +87,8 @@ async def running_node(
     apply_sqlite(settings.sqlite_path)
     broker = process_broker(settings)
     server = build_server(settings, revocation_check=revocation_check, broker=broker)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            await task
-            raise RuntimeError("the delivery node did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serving(server, "the delivery node") as port:
         yield Node(settings, port)
-    finally:
-        server.should_exit = True
-        await task
 
 
 @contextlib.asynccontextmanager

@@ -2,9 +2,7 @@
 demo mode on the embedded store; the routing worker in burst mode when a test asks, or in
 the app for the whole test."""
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,7 @@ from foundation.constants import DEMO_JWT_SECRET
 from foundation.settings import Settings
 from outbox.stores.sqlite.schema import apply_sqlite
 from outbox.worker import serve as serve_worker
-
-STARTUP_SECONDS = 10.0
+from tests.services import serving
 
 
 @dataclass
@@ -68,17 +65,8 @@ async def running_example(settings: Settings, *, worker: bool = False) -> AsyncI
     ``worker``, the routing worker runs in it (then do not call ``Example.route``)."""
     apply_sqlite(settings.sqlite_path)
     server = build_server(settings, app=create_app(settings, worker=worker))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            await task
-            raise RuntimeError("the example app did not start")
-        await asyncio.sleep(0.01)  # uvicorn offers no startup event to wait on
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            yield Example(settings, port, http)
-    finally:
-        server.should_exit = True
-        await task
+    async with (
+        serving(server, "the example app") as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        yield Example(settings, port, http)

@@ -10,7 +10,6 @@ holds the handshake's request and response, and the connection works as ever.
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,7 @@ from delivery.app import mount
 from outbox.stores.sqlite.schema import apply_sqlite
 from tests.delivery.helpers import close_code, connect, recv, unique
 from tests.delivery.node import make_settings, process_broker, token
-
-STARTUP_SECONDS = 10.0
+from tests.services import serving
 
 
 class SeenPaths:
@@ -63,19 +61,8 @@ async def host_app(
 
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", root_path=root_path)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            await task
-            raise RuntimeError("the host app did not start")
-        await asyncio.sleep(0.01)  # polling a starting server, with a deadline
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serving(server, "the host app") as port:
         yield f"127.0.0.1:{port}", seen, server
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_ws_skips_the_host_s_middleware_and_its_other_routes_do_not(
