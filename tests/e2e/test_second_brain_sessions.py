@@ -17,8 +17,11 @@ from delivery.auth import Principal
 from examples.second_brain import sessions
 from examples.second_brain.demo_data import demo_token
 from examples.second_brain.sessions import other_sessions_ended, token_is_revoked
+from foundation.settings import Settings
 from outbox.records import InboxEntry, Notification
+from outbox.stores.sqlite.store import SqliteStore
 from tests.e2e.example_server import Example, example_settings, running_example
+from tests.worker import nothing_pending, wait_until
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"
@@ -45,6 +48,15 @@ async def _notifications(example: Example, token: str) -> list[dict[str, Any]]:
     assert answer.status_code == 200, answer.text
     found: list[dict[str, Any]] = answer.json()["items"]
     return found
+
+
+async def _all_routed(settings: Settings) -> None:
+    """Return once the example's worker has routed every record committed so far."""
+    store = await SqliteStore.open(settings.sqlite_path)
+    try:
+        await wait_until(lambda: nothing_pending(store), timeout=5)
+    finally:
+        await store.close()
 
 
 async def _close_code(url: str) -> int | None:
@@ -119,6 +131,7 @@ async def test_a_password_change_tells_open_sessions_then_closes_them_with_4403(
         acting = await example.sign_in("alice", "tab-1")
         other = await example.sign_in("alice", "tab-2")
         bob = await example.sign_in("bob", "tab-3")
+        await _all_routed(settings)  # the sign-ins' notifications are replayed, not live
         async with (
             websockets.connect(example.ws(f"token={other}&since=0"), open_timeout=5) as tab_2,
             websockets.connect(example.ws(f"token={bob}&since=0"), open_timeout=5) as bobs,
